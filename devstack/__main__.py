@@ -1,0 +1,54 @@
+"""``python -m devstack up|down|status`` — the local stack behind ``make up`` / ``make down``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from devstack.stack import REPO, Ports, Stack, default_environment, read_env_file, write_env_file
+
+DATA = REPO / ".data"
+ENV_FILE = DATA / "local.env"
+
+
+def local_stack() -> Stack:
+    """The stack of ``.data/``; its settings are made once and kept beside the data, so
+    passwords stay valid across ``make down`` / ``make up``."""
+    DATA.mkdir(exist_ok=True)
+    if not ENV_FILE.exists():
+        ports = Ports()
+        if os.environ.get("GATEWAY_PORT"):
+            ports.gateway = int(os.environ["GATEWAY_PORT"])
+        write_env_file(ENV_FILE, default_environment(ports))
+    env = read_env_file(ENV_FILE)
+    if os.environ.get("GATEWAY_PORT"):  # an override at `make up` time wins
+        env["GATEWAY_PORT"] = os.environ["GATEWAY_PORT"]
+    return Stack(DATA, env)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument("command", choices=["up", "down", "status"])
+    command = parser.parse_args().command
+    stack = local_stack()
+    if command == "up":
+        try:
+            stack.up()
+        except RuntimeError as exc:
+            print(f"make up failed: {exc}\nlogs: {stack.root / 'logs'}", file=sys.stderr)
+            return 1
+        print(f"Course Supporter is up: {stack.gateway_url}  (health: {stack.gateway_url}/health)")
+        print(f"settings: {ENV_FILE}; logs: {stack.root / 'logs'}; stop with `make down`")
+    elif command == "down":
+        stack.down()
+        print("stopped the local stack (data kept in .data/)")
+    else:
+        code, body = stack.health()
+        running = ", ".join(stack.processes.names()) or "none"
+        print(f"processes: {running}\nGET /health: {code or 'unreachable'} {body.get('checks', '')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Everything two or more Course Supporter services share."""

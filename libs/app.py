@@ -1,0 +1,59 @@
+"""The one app factory every service calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import falcon
+import redis
+from psycopg_pool import ConnectionPool
+
+from libs.auth import Authenticator
+from libs.errors import install_error_handling
+from libs.health import Check, Health, database_check, redis_check, storage_check
+from libs.middleware import AccessControl, Cors, RequestContext
+from libs.ratelimit import RateLimiter
+from libs.routing import Route
+from libs.settings import Settings
+from libs.storage import Storage
+
+
+def build_app(
+    settings: Settings,
+    *,
+    routes: Iterable[Route],
+    pool: ConnectionPool,
+    redis_client: redis.Redis,
+    storage: Storage,
+    extra_checks: Mapping[str, Check] | None = None,
+) -> falcon.App:
+    """A Falcon app with request ids, access logs, CORS, JSON errors, API-key auth with
+    scopes, the shared rate limit, ``GET /health``, and the service's ``routes``."""
+    routes = list(routes)
+    route_scopes = {
+        (route.path, method.upper()): scopes
+        for route in routes
+        if not route.public
+        for method, scopes in route.scopes.items()
+    }
+    protected = frozenset(route.path for route in routes if not route.public)
+    app = falcon.App(
+        middleware=[
+            RequestContext(),
+            Cors(settings),
+            AccessControl(Authenticator(pool), RateLimiter(redis_client), route_scopes, protected),
+        ]
+    )
+    # Trailing slashes are a common client slip; treat /x/ as /x.
+    app.req_options.strip_url_path_trailing_slash = True
+    install_error_handling(app)
+    checks = {
+        "db": database_check(pool),
+        "redis": redis_check(redis_client),
+        "s3": storage_check(storage),
+        **(extra_checks or {}),
+    }
+    app.add_route("/health", Health(checks))
+    for route in routes:
+        app.add_route(route.path, route.resource)
+    return app

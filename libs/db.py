@@ -1,0 +1,24 @@
+"""The PostgreSQL connection pool: one per worker process, built from settings."""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from libs.settings import Settings
+
+
+def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+    """A closed pool; the entry point opens it (``pool.open(wait=True)``) to fail fast.
+
+    ``check`` verifies a connection as it leaves the pool, so after a database restart the
+    first requests get fresh connections instead of a broken one each.
+    """
+    return ConnectionPool(
+        settings.postgres_conninfo,
+        name=name,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        check=ConnectionPool.check_connection,
+        timeout=5,
+    )

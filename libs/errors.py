@@ -1,0 +1,78 @@
+"""Domain errors, and the one place that turns errors into JSON HTTP answers.
+
+Repositories and resources raise :class:`NotFound`, :class:`Conflict` or :class:`Invalid`;
+:func:`install_error_handling` maps them with fixed titles. Anything unexpected is logged
+with its traceback and answered with a generic 500 that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import falcon
+
+log = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """Base of the errors storage and resources raise."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description)
+        self.description = description
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    pass
+
+
+class Invalid(DomainError):
+    """Input that fails validation; ``field`` names what is wrong."""
+
+    def __init__(self, description: str, *, field: str | None = None) -> None:
+        super().__init__(description)
+        self.field = field
+
+
+def _not_found(req: falcon.Request, resp: falcon.Response, ex: NotFound, params: Any) -> None:
+    raise falcon.HTTPNotFound(title="Not found", description=ex.description)
+
+
+def _conflict(req: falcon.Request, resp: falcon.Response, ex: Conflict, params: Any) -> None:
+    raise falcon.HTTPConflict(title="Conflict", description=ex.description)
+
+
+def _invalid(req: falcon.Request, resp: falcon.Response, ex: Invalid, params: Any) -> None:
+    raise falcon.HTTPUnprocessableEntity(title="Invalid input", description=ex.description)
+
+
+def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+    log.error("unhandled error on %s %s", req.method, req.path, exc_info=ex)
+    raise falcon.HTTPInternalServerError(
+        title="Internal server error",
+        description="The server failed to handle this request; quote the X-Request-ID when reporting it.",
+    )
+
+
+def _serialize_json(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+    # Always JSON, whatever the client's Accept header asks for: clients parse one shape.
+    # Falcon's built-in titles read "405 Method Not Allowed"; the status line says that already.
+    title = re.sub(r"^\d{3} ", "", exc.title or "Error")
+    body = {"title": title, "description": exc.description or title}
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json.dumps(body)
+
+
+def install_error_handling(app: falcon.App) -> None:
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(NotFound, _not_found)
+    app.add_error_handler(Conflict, _conflict)
+    app.add_error_handler(Invalid, _invalid)
+    app.set_error_serializer(_serialize_json)

@@ -1,0 +1,139 @@
+"""Per-request middleware of every service: request id + access log, CORS, auth + rate limit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Mapping
+
+import falcon
+
+from libs.auth import Authenticator, Unauthenticated
+from libs.log import request_id_var
+from libs.ratelimit import RateLimiter
+from libs.scopes import bucket_scope
+from libs.settings import Settings
+
+access_log = logging.getLogger("access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContext:
+    """Accepts a sane ``X-Request-ID`` (nginx sets one) or makes one, echoes it, and writes
+    one access line per request."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        incoming = req.get_header("X-Request-ID") or ""
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        req.context.request_id = request_id
+        req.context.started = time.perf_counter()
+        req.context.principal = None
+        request_id_var.set(request_id)
+        resp.set_header("X-Request-ID", request_id)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        principal = getattr(req.context, "principal", None)
+        started = getattr(req.context, "started", time.perf_counter())
+        access_log.info(
+            "request",
+            extra={
+                "method": req.method,
+                "path": req.path,
+                "status": int(resp.status_code),
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "tenant": principal.tenant_name if principal else None,
+            },
+        )
+        request_id_var.set(None)
+
+
+class Cors:
+    """CORS from the ``CORS_*`` settings; answers preflights before auth runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._origins = set(settings.cors_allowed_origins)
+        self._any_origin = "*" in self._origins
+        self._credentials = settings.cors_allow_credentials
+        self._methods = ", ".join(settings.cors_allowed_methods)
+        self._headers = ", ".join(settings.cors_allowed_headers)
+
+    def _allowed_origin(self, req: falcon.Request) -> str | None:
+        origin = req.get_header("Origin")
+        if origin and (self._any_origin or origin in self._origins):
+            return origin
+        return None
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        is_preflight = req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method")
+        if not is_preflight:
+            return
+        origin = self._allowed_origin(req)
+        resp.status = falcon.HTTP_204
+        resp.complete = True
+        if origin:
+            resp.set_header("Access-Control-Allow-Methods", self._methods)
+            resp.set_header("Access-Control-Allow-Headers", self._headers)
+            resp.set_header("Access-Control-Max-Age", "600")
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        origin = self._allowed_origin(req)
+        if origin is None:
+            return
+        resp.set_header("Access-Control-Allow-Origin", origin)
+        resp.append_header("Vary", "Origin")
+        resp.set_header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, ETag")
+        if self._credentials:
+            resp.set_header("Access-Control-Allow-Credentials", "true")
+
+
+class AccessControl:
+    """Authenticates the key, checks the route's scope, then spends a rate-limit token.
+
+    ``route_scopes`` maps ``(uri_template, method)`` to the scopes a route declares; routes
+    absent from it are public.
+    """
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        limiter: RateLimiter,
+        route_scopes: Mapping[tuple[str, str], frozenset[str]],
+        protected_templates: frozenset[str],
+    ) -> None:
+        self._authenticator = authenticator
+        self._limiter = limiter
+        self._route_scopes = route_scopes
+        self._protected = protected_templates
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
+        if resource is None or req.uri_template not in self._protected:
+            return
+        allowed = self._route_scopes.get((req.uri_template, req.method))
+        if allowed is None:
+            return  # the method is not served here: Falcon answers 405
+        try:
+            principal = self._authenticator.authenticate(req.get_header("X-API-Key"))
+        except Unauthenticated as exc:
+            raise falcon.HTTPUnauthorized(
+                title="Unauthorized", description=str(exc), challenges=['ApiKey header="X-API-Key"']
+            ) from None
+        req.context.principal = principal
+        if not allowed & principal.scopes:
+            raise falcon.HTTPForbidden(
+                title="Forbidden",
+                description=f"This API key lacks the scope this endpoint needs: {' or '.join(sorted(allowed))}.",
+            )
+        scope = bucket_scope(allowed, principal.scopes)
+        decision = self._limiter.hit(principal.tenant_id, scope, principal.rate_limits[scope])
+        if not decision.allowed:
+            raise falcon.HTTPTooManyRequests(
+                title="Too many requests",
+                description=f"The {scope} rate limit of {principal.rate_limits[scope]} requests per minute is used up.",
+                retry_after=decision.retry_after,
+            )

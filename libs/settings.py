@@ -1,0 +1,193 @@
+"""Settings built once from the environment and validated as a whole.
+
+Only entry points (``wsgi.py``, CLIs) call :func:`load_settings`; everything else receives
+the resulting :class:`Settings` as an argument.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+ENVIRONMENTS = ("development", "test", "production")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class SettingsError(Exception):
+    """Raised with one line per missing or malformed variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    postgres_password: str
+    postgres_host: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+    redis_url: str
+    log_level: str = "INFO"
+    cors_allowed_origins: tuple[str, ...] = ()
+    cors_allow_credentials: bool = False
+    cors_allowed_methods: tuple[str, ...] = ("GET", "POST")
+    cors_allowed_headers: tuple[str, ...] = ("Content-Type", "X-API-Key")
+    postgres_user: str = "course_supporter"
+    postgres_db: str = "course_supporter"
+    postgres_port: int = 5432
+    s3_bucket: str = "course-materials"
+    s3_region: str = "us-east-1"
+    gemini_api_key: str | None = None
+    anthropic_api_key: str | None = None
+    openai_api_key: str | None = None
+    deepseek_api_key: str | None = None
+    max_upload_bytes: int = 1024**3
+    ports: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def postgres_conninfo(self) -> str:
+        """libpq URL; short connect timeout so a dead database fails fast, not after minutes."""
+        return (
+            f"postgresql://{quote(self.postgres_user, safe='')}:"
+            f"{quote(self.postgres_password, safe='')}@{self.postgres_host}:"
+            f"{self.postgres_port}/{quote(self.postgres_db, safe='')}?connect_timeout=3"
+            "&application_name=course-supporter"
+        )
+
+
+# --- parsers: each returns the value or raises ValueError with a reason ---------------------
+
+
+def _text(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw
+
+
+def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _string_list(raw: str) -> tuple[str, ...]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError('must be a JSON list of strings, e.g. ["https://example.com"]') from None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError('must be a JSON list of strings, e.g. ["https://example.com"]')
+    return tuple(value)
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        parts = urlsplit(raw.strip())
+        if parts.scheme not in schemes or not parts.hostname:
+            raise ValueError(f"must be a {' or '.join(schemes)} URL with a host")
+        return raw.strip().rstrip("/")
+
+    return parse
+
+
+_PORT = _integer(1, 65535)
+
+# (variable, field, parser, required). A variable that is not required and absent keeps the
+# dataclass default.
+_VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
+    ("ENVIRONMENT", "environment", _choice(ENVIRONMENTS), True),
+    ("LOG_LEVEL", "log_level", _choice(LOG_LEVELS, upper=True), False),
+    ("CORS_ALLOWED_ORIGINS", "cors_allowed_origins", _string_list, False),
+    ("CORS_ALLOW_CREDENTIALS", "cors_allow_credentials", _boolean, False),
+    ("CORS_ALLOWED_METHODS", "cors_allowed_methods", _string_list, False),
+    ("CORS_ALLOWED_HEADERS", "cors_allowed_headers", _string_list, False),
+    ("POSTGRES_USER", "postgres_user", _text, False),
+    ("POSTGRES_PASSWORD", "postgres_password", _text, True),
+    ("POSTGRES_DB", "postgres_db", _text, False),
+    ("POSTGRES_HOST", "postgres_host", _text, True),
+    ("POSTGRES_PORT", "postgres_port", _PORT, False),
+    ("S3_ENDPOINT", "s3_endpoint", _url("http", "https"), True),
+    ("S3_ACCESS_KEY", "s3_access_key", _text, True),
+    ("S3_SECRET_KEY", "s3_secret_key", _text, True),
+    ("S3_BUCKET", "s3_bucket", _text, False),
+    ("S3_REGION", "s3_region", _text, False),
+    ("GEMINI_API_KEY", "gemini_api_key", _text, False),
+    ("ANTHROPIC_API_KEY", "anthropic_api_key", _text, False),
+    ("OPENAI_API_KEY", "openai_api_key", _text, False),
+    ("DEEPSEEK_API_KEY", "deepseek_api_key", _text, False),
+    ("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), True),
+    ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
+)
+
+# Where each service listens; compose and the local stack read these, the apps do not.
+SERVICE_PORTS = {"gateway": 8080, "auth": 8001, "uploads": 8002, "courses": 8003, "agent": 8004}
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Build :class:`Settings` from ``environ``; raise :class:`SettingsError` naming every
+    missing or malformed variable at once, so an operator fixes them in one pass."""
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, attribute, parse, required in _VARIABLES:
+        raw = environ.get(name)
+        if raw is None or (raw == "" and not required):
+            if required:
+                problems.append(f"{name}: missing (required)")
+            continue
+        try:
+            values[attribute] = parse(raw)
+        except ValueError as exc:
+            problems.append(f"{name}: {exc} (got {_shown(name, raw)})")
+    ports: dict[str, int] = {}
+    for service, default in SERVICE_PORTS.items():
+        name = f"{service.upper()}_PORT"
+        try:
+            ports[service] = _PORT(environ[name]) if environ.get(name) else default
+        except ValueError as exc:
+            problems.append(f"{name}: {exc} (got {environ[name]!r})")
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values, ports=ports)
+
+
+def _shown(name: str, raw: str) -> str:
+    # Never echo secrets into logs or terminals.
+    if any(word in name for word in ("PASSWORD", "SECRET", "KEY")):
+        return "a hidden value"
+    return repr(raw)

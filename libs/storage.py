@@ -1,0 +1,45 @@
+"""Object storage on any S3-compatible endpoint (Backblaze B2 in production, SeaweedFS locally)."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from libs.settings import Settings
+
+
+class Storage:
+    def __init__(self, client: object, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def check(self) -> None:
+        """Raise if the bucket cannot be reached with our credentials."""
+        self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing: for development stacks only; production
+        buckets are provisioned by the operator."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+
+def create_storage(settings: Settings) -> Storage:
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=2,
+            read_timeout=30,
+            retries={"max_attempts": 2, "mode": "standard"},
+        ),
+    )
+    return Storage(client, settings.s3_bucket)

@@ -1,0 +1,3 @@
+DROP TABLE slide_video_mappings;
+DROP TABLE source_materials;
+DROP TABLE courses;

@@ -1,0 +1,1 @@
+"""Course Supporter's Falcon services, one package each."""

@@ -1,0 +1,8 @@
+"""gunicorn entry point: ``gunicorn services.auth.wsgi:app``."""
+
+import os
+
+from libs.runtime import serve
+from services.auth.app import create_app
+
+app = serve("auth", create_app, os.environ)
