@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -361,8 +362,9 @@ class Stack:
                 cwd=REPO,
             )
         for name in SERVICES:
+            # the master binds before its workers boot: wait for a worker to answer
             wait_until(
-                lambda n=name: port_open(self.ports.services[n]),
+                lambda n=name: self._answers(f"http://127.0.0.1:{self.ports.services[n]}/health"),
                 timeout=60,
                 what=f"the {name} service",
                 log=self.processes.log_path(name),
@@ -449,6 +451,16 @@ http {{
         self.processes.stop("nginx")
 
     # ---- whole stack --------------------------------------------------------------------
+
+    @staticmethod
+    def _answers(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=5):  # noqa: S310
+                return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
 
     def health(self) -> tuple[int, dict]:
         try:

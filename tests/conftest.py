@@ -1,0 +1,82 @@
+"""One real stack per test session: PostgreSQL + pgvector, Redis, SeaweedFS S3, the
+services under gunicorn and the nginx gateway, on free ports in a temporary directory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from psycopg_pool import ConnectionPool
+
+from devstack.stack import Ports, Stack, default_environment
+from libs.apikeys import NewKey
+from libs.db import create_pool
+from libs.settings import Settings, load_settings
+from libs.storage import Storage, create_storage
+from services.auth import tenants
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root: Path = tmp_path_factory.mktemp("stack")
+    env = default_environment(Ports.free(), environment="test")
+    instance = Stack(root, env, persistent=False)
+    try:
+        instance.up()
+        yield instance
+    finally:
+        instance.down()
+
+
+@pytest.fixture(scope="session")
+def settings(stack: Stack) -> Settings:
+    return load_settings(stack.env)
+
+
+@pytest.fixture(scope="session")
+def pool(settings: Settings) -> Iterator[ConnectionPool]:
+    instance = create_pool(settings, name="tests", max_size=10)
+    instance.open(wait=True, timeout=30)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture(scope="session")
+def redis_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url)
+
+
+@pytest.fixture(scope="session")
+def storage(settings: Settings) -> Storage:
+    return create_storage(settings)
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        yield conn
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    make_key: Callable[..., NewKey]
+
+
+@pytest.fixture
+def tenant(db: psycopg.Connection) -> Tenant:
+    """A fresh tenant (unique name, so tests never share rate buckets or rows)."""
+    name = f"tenant-{uuid.uuid4().hex[:10]}"
+    tenants.create_tenant(db, name)
+
+    def make_key(scopes: tuple[str, ...] = ("prep", "check"), *, rate_prep: int = 1000,
+                 rate_check: int = 1000, expires_in_days: int | None = None) -> NewKey:
+        return tenants.create_key(db, tenant=name, scopes=scopes, label="test", rate_prep=rate_prep,
+                                  rate_check=rate_check, expires_in_days=expires_in_days)
+
+    return Tenant(name, make_key)

@@ -1,0 +1,100 @@
+"""The operator's flows through the nginx gateway of the session's stack."""
+
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+
+
+@pytest.fixture
+def gateway(stack) -> str:
+    return stack.gateway_url
+
+
+def admin(stack, *argv: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "services.auth.cli", *argv], env=stack.service_env(),
+                            capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def test_health_is_ok_with_db_s3_and_redis(gateway):
+    result = requests.get(f"{gateway}/health", timeout=10)
+    assert result.status_code == 200
+    body = result.json()
+    assert body["status"] == "ok"
+    assert {"db", "s3", "redis"} <= body["checks"].keys()
+    assert all(value == "ok" for value in body["checks"].values())
+    assert "T" in body["timestamp"]
+
+
+def test_each_services_health_is_reachable(gateway):
+    assert requests.get(f"{gateway}/health/auth", timeout=10).json()["status"] == "ok"
+
+
+def test_sixth_quick_call_over_a_limit_of_five_is_429_with_retry_after(stack, gateway, tenant):
+    key = admin(stack, "create-key", "--tenant", tenant.name, "--scopes", "check", "--label", "burst",
+                "--rate-check", "5").splitlines()[-1]
+    with requests.Session() as session:
+        answers = [session.get(f"{gateway}/api/v1/auth/me", headers={"X-API-Key": key}, timeout=10)
+                   for _ in range(6)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert answers[-1].json()["title"] == "Too many requests"
+
+
+def test_no_key_is_401_json(gateway):
+    result = requests.get(f"{gateway}/api/v1/auth/me", timeout=10)
+    assert result.status_code == 401
+    assert result.headers["Content-Type"].startswith("application/json")
+
+
+def test_revoked_key_is_401(stack, gateway, tenant):
+    key = admin(stack, "create-key", "--tenant", tenant.name, "--scopes", "prep", "--label", "r").splitlines()[-1]
+    assert requests.get(f"{gateway}/api/v1/auth/me", headers={"X-API-Key": key}, timeout=10).status_code == 200
+    admin(stack, "revoke-key", "--prefix", key[:20])
+    assert requests.get(f"{gateway}/api/v1/auth/me", headers={"X-API-Key": key}, timeout=10).status_code == 401
+
+
+def test_path_no_service_owns_is_json_404(gateway):
+    result = requests.get(f"{gateway}/wp-admin/index.php", timeout=10)
+    assert result.status_code == 404
+    assert result.json()["title"] == "Not found"
+
+
+def test_body_over_one_gib_is_refused_with_json_413_before_it_is_sent(gateway):
+    # Announce 2 GiB and send nothing: nginx must answer from the headers alone.
+    with socket.create_connection(("127.0.0.1", int(gateway.rsplit(":", 1)[1])), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/auth/me HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\n"
+                     b"Content-Type: application/octet-stream\r\n\r\n")
+        answer = sock.recv(65536).decode()
+    assert answer.startswith("HTTP/1.1 413")
+    assert '"title": "Payload too large"' in answer
+
+
+def test_request_id_and_security_headers_on_every_answer(gateway):
+    for path in ("/health", "/nowhere"):
+        result = requests.get(f"{gateway}{path}", headers={"X-Request-ID": "trace-42"}, timeout=10)
+        assert result.headers["X-Request-ID"] == "trace-42"
+        assert result.headers["X-Content-Type-Options"] == "nosniff"
+        assert result.headers["X-Frame-Options"] == "DENY"
+
+
+def test_gateway_makes_a_request_id_when_the_client_sends_none(gateway):
+    first = requests.get(f"{gateway}/health", timeout=10).headers["X-Request-ID"]
+    second = requests.get(f"{gateway}/health", timeout=10).headers["X-Request-ID"]
+    assert len(first) == 32 and first != second
+
+
+def test_service_that_is_down_answers_json_502(stack, gateway):
+    stack.processes.stop("auth")
+    try:
+        result = requests.get(f"{gateway}/api/v1/auth/me", timeout=10)
+        assert result.status_code == 502
+        assert result.json()["title"] == "Bad gateway"
+        health = requests.get(f"{gateway}/health", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["status"] == "degraded"
+    finally:
+        stack.start_services()

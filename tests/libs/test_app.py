@@ -1,0 +1,154 @@
+"""The app factory's behaviour, through a small route table of the tests' own."""
+
+import json
+import logging
+
+import falcon
+import falcon.testing
+import pytest
+import redis
+
+from devstack.processes import free_port
+from libs.app import build_app
+from libs.log import JsonFormatter
+from libs.routing import Route
+from libs.scopes import CHECK_ONLY, PREP_OR_CHECK
+from libs.settings import Settings
+
+
+class Echo:
+    def on_get(self, req, resp):
+        resp.media = {"tenant": req.context.principal.tenant_name}
+
+
+class Broken:
+    def on_get(self, req, resp):
+        raise RuntimeError("secret internals: password=hunter2")
+
+
+def routes():
+    return [
+        Route("/echo", Echo(), {"GET": PREP_OR_CHECK}),
+        Route("/check-only", Echo(), {"GET": CHECK_ONLY}),
+        Route("/broken", Broken(), public=True),
+    ]
+
+
+@pytest.fixture
+def client(settings, pool, redis_client, storage):
+    cors = Settings(**{**settings.__dict__, "cors_allowed_origins": ("https://school.example",),
+                       "cors_allowed_methods": ("GET", "POST", "PATCH")})
+    app = build_app(cors, routes=routes(), pool=pool, redis_client=redis_client, storage=storage)
+    return falcon.testing.TestClient(app)
+
+
+def test_unknown_path_answers_json_404(client):
+    result = client.simulate_get("/nowhere", headers={"Accept": "text/html"})
+    assert result.status_code == 404
+    assert result.headers["content-type"].startswith("application/json")
+    assert result.json == {"title": "Not Found", "description": "Not Found"}
+
+
+def test_unsupported_method_answers_json_405(client, tenant):
+    result = client.simulate_delete("/echo", headers={"X-API-Key": tenant.make_key().secret})
+    assert result.status_code == 405
+    assert result.json["title"] == "Method Not Allowed"
+
+
+def test_unexpected_error_is_a_generic_json_500_and_is_logged(client, caplog):
+    with caplog.at_level(logging.ERROR):
+        result = client.simulate_get("/broken", headers={"X-Request-ID": "req-500"})
+    assert result.status_code == 500
+    assert result.json["title"] == "Internal server error"
+    assert "hunter2" not in result.text and "Traceback" not in result.text
+    assert "RuntimeError" in caplog.text and "unhandled error" in caplog.text
+
+
+def test_request_id_is_echoed_when_sane(client):
+    assert client.simulate_get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+
+
+def test_request_id_is_generated_when_absent_or_insane(client):
+    generated = client.simulate_get("/health", headers={"X-Request-ID": "bad id\x7f"}).headers["x-request-id"]
+    assert len(generated) == 32 and generated != "bad id\x7f"
+
+
+def test_route_open_to_both_scopes_accepts_either_key(client, tenant):
+    for scopes in (("prep",), ("check",)):
+        result = client.simulate_get("/echo", headers={"X-API-Key": tenant.make_key(scopes).secret})
+        assert result.status_code == 200
+        assert result.json == {"tenant": tenant.name}
+
+
+def test_key_without_the_routes_scope_is_forbidden(client, tenant):
+    result = client.simulate_get("/check-only", headers={"X-API-Key": tenant.make_key(("prep",)).secret})
+    assert result.status_code == 403
+    assert "check" in result.json["description"]
+
+
+def test_route_open_to_both_spends_the_check_bucket_when_the_key_has_check(client, tenant):
+    key = tenant.make_key(("prep", "check"), rate_prep=100, rate_check=2).secret
+    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_route_open_to_both_spends_the_prep_bucket_for_a_prep_key(client, tenant):
+    key = tenant.make_key(("prep",), rate_prep=2, rate_check=100).secret
+    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_rate_limited_answer_carries_retry_after(client, tenant):
+    key = tenant.make_key(("check",), rate_check=1).secret
+    client.simulate_get("/echo", headers={"X-API-Key": key})
+    result = client.simulate_get("/echo", headers={"X-API-Key": key})
+    assert result.status_code == 429
+    assert int(result.headers["retry-after"]) >= 1
+    assert result.json["title"] == "Too many requests"
+
+
+def test_cors_preflight_answers_without_a_key(client):
+    result = client.simulate_options("/echo", headers={
+        "Origin": "https://school.example", "Access-Control-Request-Method": "PATCH"})
+    assert result.status_code == 204
+    assert result.headers["access-control-allow-origin"] == "https://school.example"
+    assert result.headers["access-control-allow-methods"] == "GET, POST, PATCH"
+
+
+def test_cors_headers_only_for_allowed_origins(client):
+    allowed = client.simulate_get("/health", headers={"Origin": "https://school.example"})
+    other = client.simulate_get("/health", headers={"Origin": "https://evil.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://school.example"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_health_reports_every_dependency(client):
+    result = client.simulate_get("/health")
+    assert result.status_code == 200
+    assert result.json["status"] == "ok"
+    assert result.json["checks"] == {"db": "ok", "redis": "ok", "s3": "ok"}
+
+
+def test_health_is_503_and_the_limiter_fails_open_when_redis_is_down(settings, pool, storage, tenant):
+    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.3, socket_timeout=0.3)
+    client = falcon.testing.TestClient(build_app(settings, routes=routes(), pool=pool, redis_client=dead,
+                                                 storage=storage))
+    health = client.simulate_get("/health")
+    assert health.status_code == 503
+    assert health.json["status"] == "degraded"
+    assert health.json["checks"]["redis"].startswith("error:")
+    assert health.json["checks"]["db"] == "ok"
+    key = tenant.make_key(("check",), rate_check=1).secret
+    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+
+
+def test_production_logs_are_one_json_object_per_line():
+    record = logging.LogRecord("access", logging.INFO, __file__, 1, "request", None, None)
+    for name, value in {"method": "GET", "path": "/x", "status": 200, "latency_ms": 1.5, "tenant": "Acme"}.items():
+        setattr(record, name, value)
+    line = JsonFormatter("auth").format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "info" and entry["event"] == "request" and entry["service"] == "auth"
+    assert entry["method"] == "GET" and entry["status"] == 200 and entry["tenant"] == "Acme"
