@@ -74,9 +74,21 @@ def tenant(db: psycopg.Connection) -> Tenant:
     name = f"tenant-{uuid.uuid4().hex[:10]}"
     tenants.create_tenant(db, name)
 
-    def make_key(scopes: tuple[str, ...] = ("prep", "check"), *, rate_prep: int = 1000,
-                 rate_check: int = 1000, expires_in_days: int | None = None) -> NewKey:
-        return tenants.create_key(db, tenant=name, scopes=scopes, label="test", rate_prep=rate_prep,
-                                  rate_check=rate_check, expires_in_days=expires_in_days)
+    def make_key(
+        scopes: tuple[str, ...] = ("prep", "check"),
+        *,
+        rate_prep: int = 1000,
+        rate_check: int = 1000,
+        expires_in_days: int | None = None,
+    ) -> NewKey:
+        return tenants.create_key(
+            db,
+            tenant=name,
+            scopes=scopes,
+            label="test",
+            rate_prep=rate_prep,
+            rate_check=rate_check,
+            expires_in_days=expires_in_days,
+        )
 
     return Tenant(name, make_key)

@@ -14,8 +14,14 @@ def gateway(stack) -> str:
 
 
 def admin(stack, *argv: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "services.auth.cli", *argv], env=stack.service_env(),
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.auth.cli", *argv],
+        env=stack.service_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return result.stdout
 
 
@@ -34,11 +40,11 @@ def test_each_services_health_is_reachable(gateway):
 
 
 def test_sixth_quick_call_over_a_limit_of_five_is_429_with_retry_after(stack, gateway, tenant):
-    key = admin(stack, "create-key", "--tenant", tenant.name, "--scopes", "check", "--label", "burst",
-                "--rate-check", "5").splitlines()[-1]
+    key = admin(
+        stack, "create-key", "--tenant", tenant.name, "--scopes", "check", "--label", "burst", "--rate-check", "5"
+    ).splitlines()[-1]
     with requests.Session() as session:
-        answers = [session.get(f"{gateway}/api/v1/auth/me", headers={"X-API-Key": key}, timeout=10)
-                   for _ in range(6)]
+        answers = [session.get(f"{gateway}/api/v1/auth/me", headers={"X-API-Key": key}, timeout=10) for _ in range(6)]
     assert [a.status_code for a in answers] == [200] * 5 + [429]
     assert int(answers[-1].headers["Retry-After"]) >= 1
     assert answers[-1].json()["title"] == "Too many requests"
@@ -66,8 +72,10 @@ def test_path_no_service_owns_is_json_404(gateway):
 def test_body_over_one_gib_is_refused_with_json_413_before_it_is_sent(gateway):
     # Announce 2 GiB and send nothing: nginx must answer from the headers alone.
     with socket.create_connection(("127.0.0.1", int(gateway.rsplit(":", 1)[1])), timeout=10) as sock:
-        sock.sendall(b"POST /api/v1/auth/me HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\n"
-                     b"Content-Type: application/octet-stream\r\n\r\n")
+        sock.sendall(
+            b"POST /api/v1/auth/me HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n"
+        )
         answer = sock.recv(65536).decode()
     assert answer.startswith("HTTP/1.1 413")
     assert '"title": "Payload too large"' in answer

@@ -31,6 +31,13 @@ def test_prefixes_do_not_collide_across_many_keys():
 
 def test_key_shape_check_refuses_malformed_keys():
     assert looks_like_key(generate_key().secret)
-    for bad in ("", "cs_live_", "cs_live_" + "g" * 32, "cs_prod_" + "a" * 32, "cs_live_" + "a" * 33,
-                "CS_LIVE_" + "a" * 32, "cs_live_" + "a" * 31 + "\n"):
+    for bad in (
+        "",
+        "cs_live_",
+        "cs_live_" + "g" * 32,
+        "cs_prod_" + "a" * 32,
+        "cs_live_" + "a" * 33,
+        "CS_LIVE_" + "a" * 32,
+        "cs_live_" + "a" * 31 + "\n",
+    ):
         assert not looks_like_key(bad), bad

@@ -36,8 +36,13 @@ def routes():
 
 @pytest.fixture
 def client(settings, pool, redis_client, storage):
-    cors = Settings(**{**settings.__dict__, "cors_allowed_origins": ("https://school.example",),
-                       "cors_allowed_methods": ("GET", "POST", "PATCH")})
+    cors = Settings(
+        **{
+            **settings.__dict__,
+            "cors_allowed_origins": ("https://school.example",),
+            "cors_allowed_methods": ("GET", "POST", "PATCH"),
+        }
+    )
     app = build_app(cors, routes=routes(), pool=pool, redis_client=redis_client, storage=storage)
     return falcon.testing.TestClient(app)
 
@@ -108,8 +113,9 @@ def test_rate_limited_answer_carries_retry_after(client, tenant):
 
 
 def test_cors_preflight_answers_without_a_key(client):
-    result = client.simulate_options("/echo", headers={
-        "Origin": "https://school.example", "Access-Control-Request-Method": "PATCH"})
+    result = client.simulate_options(
+        "/echo", headers={"Origin": "https://school.example", "Access-Control-Request-Method": "PATCH"}
+    )
     assert result.status_code == 204
     assert result.headers["access-control-allow-origin"] == "https://school.example"
     assert result.headers["access-control-allow-methods"] == "GET, POST, PATCH"
@@ -131,8 +137,9 @@ def test_health_reports_every_dependency(client):
 
 def test_health_is_503_and_the_limiter_fails_open_when_redis_is_down(settings, pool, storage, tenant):
     dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.3, socket_timeout=0.3)
-    client = falcon.testing.TestClient(build_app(settings, routes=routes(), pool=pool, redis_client=dead,
-                                                 storage=storage))
+    client = falcon.testing.TestClient(
+        build_app(settings, routes=routes(), pool=pool, redis_client=dead, storage=storage)
+    )
     health = client.simulate_get("/health")
     assert health.status_code == 503
     assert health.json["status"] == "degraded"

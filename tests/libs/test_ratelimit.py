@@ -21,8 +21,9 @@ def test_two_processes_share_one_bucket_exactly(settings):
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     start_at = time.time() + 1.5
-    workers = [context.Process(target=_spend, args=(settings.redis_url, tenant, 40, start_at, results))
-               for _ in range(2)]
+    workers = [
+        context.Process(target=_spend, args=(settings.redis_url, tenant, 40, start_at, results)) for _ in range(2)
+    ]
     for worker in workers:
         worker.start()
     allowed = [results.get(timeout=30) for _ in workers]

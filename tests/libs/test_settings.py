@@ -39,9 +39,17 @@ def test_every_missing_variable_is_named_at_once():
 
 
 def test_malformed_values_are_named_one_line_each():
-    env = {**REQUIRED, "POSTGRES_PORT": "five", "CORS_ALLOWED_ORIGINS": "https://a.example",
-           "CORS_ALLOW_CREDENTIALS": "maybe", "ENVIRONMENT": "staging", "S3_ENDPOINT": "s3.example.com",
-           "MAX_UPLOAD_BYTES": "0", "LOG_LEVEL": "LOUD", "AUTH_PORT": "70000"}
+    env = {
+        **REQUIRED,
+        "POSTGRES_PORT": "five",
+        "CORS_ALLOWED_ORIGINS": "https://a.example",
+        "CORS_ALLOW_CREDENTIALS": "maybe",
+        "ENVIRONMENT": "staging",
+        "S3_ENDPOINT": "s3.example.com",
+        "MAX_UPLOAD_BYTES": "0",
+        "LOG_LEVEL": "LOUD",
+        "AUTH_PORT": "70000",
+    }
     found = problems(env)
     assert len(found) == 8
     assert any(p.startswith("POSTGRES_PORT: must be a whole number") for p in found)
@@ -59,8 +67,9 @@ def test_cors_lists_must_hold_only_strings():
 
 
 def test_cors_lists_parse_from_json():
-    settings = load_settings({**REQUIRED, "CORS_ALLOWED_ORIGINS": '["https://pythoncourse.me"]',
-                              "CORS_ALLOW_CREDENTIALS": "true"})
+    settings = load_settings(
+        {**REQUIRED, "CORS_ALLOWED_ORIGINS": '["https://pythoncourse.me"]', "CORS_ALLOW_CREDENTIALS": "true"}
+    )
     assert settings.cors_allowed_origins == ("https://pythoncourse.me",)
     assert settings.cors_allow_credentials is True
 

@@ -23,13 +23,26 @@ def scratch(settings):
 
 def tables(settings) -> set[str]:
     with psycopg.connect(settings.postgres_conninfo) as conn:
-        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                            "AND tablename NOT LIKE '\\_yoyo%%' AND tablename NOT LIKE 'yoyo%%'").fetchall()
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT LIKE '\\_yoyo%%' AND tablename NOT LIKE 'yoyo%%'"
+        ).fetchall()
     return {row[0] for row in rows}
 
 
-SCHEMA = {"tenants", "api_keys", "courses", "source_materials", "slide_video_mappings", "modules",
-          "lessons", "concepts", "exercises", "llm_calls", "jobs"}
+SCHEMA = {
+    "tenants",
+    "api_keys",
+    "courses",
+    "source_materials",
+    "slide_video_mappings",
+    "modules",
+    "lessons",
+    "concepts",
+    "exercises",
+    "llm_calls",
+    "jobs",
+}
 
 
 def test_every_migration_has_a_rollback_file():
@@ -64,6 +77,8 @@ def test_roll_back_one_step_undoes_only_the_newest(scratch):
 def test_concepts_carry_a_pgvector_embedding(scratch):
     apply(scratch)
     with psycopg.connect(scratch.postgres_conninfo) as conn:
-        kind = conn.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                            "WHERE attrelid = 'concepts'::regclass AND attname = 'embedding'").fetchone()
+        kind = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'concepts'::regclass AND attname = 'embedding'"
+        ).fetchone()
     assert kind == ("vector(1536)",)

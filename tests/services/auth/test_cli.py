@@ -33,29 +33,46 @@ def test_create_tenant(cli, name, db):
 
 def test_duplicate_tenant_is_one_line_error(cli, name):
     cli("create-tenant", "--name", name)
-    code, out, err = cli("create-tenant", "--name", name.upper())
+    code, _out, err = cli("create-tenant", "--name", name.upper())
     assert code == 1
     assert err == f"error: tenant {name.upper()!r} already exists\n"
 
 
 def test_create_key_prints_the_key_once_on_its_own_line(cli, name, db):
     cli("create-tenant", "--name", name)
-    code, out, err = cli("create-key", "--tenant", name, "--scopes", "prep,check", "--label", "prod",
-                         "--rate-prep", "10", "--rate-check", "20", "--expires-in-days", "30")
+    code, out, _err = cli(
+        "create-key",
+        "--tenant",
+        name,
+        "--scopes",
+        "prep,check",
+        "--label",
+        "prod",
+        "--rate-prep",
+        "10",
+        "--rate-check",
+        "20",
+        "--expires-in-days",
+        "30",
+    )
     assert code == 0
     lines = out.splitlines()
     assert KEY_PATTERN.match(lines[-1])
     assert sum(1 for line in lines if "cs_live_" in line and KEY_PATTERN.match(line)) == 1
-    row = db.execute("SELECT scopes, rate_limit_prep, rate_limit_check, expires_at > now() + interval '29 days', "
-                     "label FROM api_keys WHERE key_hash = %s", (hash_key(lines[-1]),)).fetchone()
+    row = db.execute(
+        "SELECT scopes, rate_limit_prep, rate_limit_check, expires_at > now() + interval '29 days', "
+        "label FROM api_keys WHERE key_hash = %s",
+        (hash_key(lines[-1]),),
+    ).fetchone()
     assert row == (["prep", "check"], 10, 20, True, "prod")
 
 
 def test_create_key_defaults_to_60_and_300_per_minute(cli, name, db):
     cli("create-tenant", "--name", name)
     key = cli("create-key", "--tenant", name, "--scopes", "check", "--label", "x")[1].splitlines()[-1]
-    row = db.execute("SELECT rate_limit_prep, rate_limit_check, expires_at FROM api_keys WHERE key_hash = %s",
-                     (hash_key(key),)).fetchone()
+    row = db.execute(
+        "SELECT rate_limit_prep, rate_limit_check, expires_at FROM api_keys WHERE key_hash = %s", (hash_key(key),)
+    ).fetchone()
     assert row == (60, 300, None)
 
 
@@ -107,8 +124,9 @@ def test_revoke_key_by_prefix(cli, name, db):
     secret = cli("create-key", "--tenant", name, "--scopes", "prep", "--label", "x")[1].splitlines()[-1]
     code, out, _ = cli("revoke-key", "--prefix", secret[:20])
     assert code == 0 and secret[:20] in out
-    assert db.execute("SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_hash = %s",
-                      (hash_key(secret),)).fetchone() == (True,)
+    assert db.execute(
+        "SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_hash = %s", (hash_key(secret),)
+    ).fetchone() == (True,)
     again = cli("revoke-key", "--prefix", secret[:20])
     assert again[0] == 1 and "already revoked" in again[2]
 
@@ -122,13 +140,16 @@ def test_revoke_key_with_ambiguous_prefix_fails_and_revokes_nothing(cli, name, d
     cli("create-tenant", "--name", name)
     tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (name,)).fetchone()[0]
     for suffix in ("aaaa0001", "aaaa0002"):  # two keys whose prefixes share 'cs_test_ffffaaaa'
-        db.execute("INSERT INTO api_keys (tenant_id, key_hash, key_prefix, label, scopes) "
-                   "VALUES (%s, %s, %s, 'x', ARRAY['prep'])",
-                   (tenant_id, hash_key(uuid.uuid4().hex), f"cs_test_ffff{suffix}"))
+        db.execute(
+            "INSERT INTO api_keys (tenant_id, key_hash, key_prefix, label, scopes) "
+            "VALUES (%s, %s, %s, 'x', ARRAY['prep'])",
+            (tenant_id, hash_key(uuid.uuid4().hex), f"cs_test_ffff{suffix}"),
+        )
     code, _, err = cli("revoke-key", "--prefix", "cs_test_ffffaaaa")
     assert code == 1 and "ambiguous" in err
-    assert db.execute("SELECT count(*) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL",
-                      (tenant_id,)).fetchone() == (2,)
+    assert db.execute(
+        "SELECT count(*) FROM api_keys WHERE tenant_id = %s AND revoked_at IS NULL", (tenant_id,)
+    ).fetchone() == (2,)
 
 
 def test_revoke_key_with_too_short_prefix_fails(cli):
@@ -161,7 +182,12 @@ def test_missing_settings_are_named(capsys):
 
 
 def test_cli_as_a_process_exits_non_zero_with_one_stderr_line(stack):
-    result = subprocess.run([sys.executable, "-m", "services.auth.cli", "list-keys", "--tenant", "nobody-x"],
-                            env=stack.service_env(), capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "services.auth.cli", "list-keys", "--tenant", "nobody-x"],
+        env=stack.service_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert result.stderr == "error: unknown tenant 'nobody-x'\n"

@@ -52,8 +52,7 @@ def test_revoked_key_is_401(client, tenant, db):
 
 def test_expired_key_is_401(client, tenant, db):
     key = tenant.make_key(expires_in_days=1)
-    db.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_prefix = %s",
-               (key.prefix,))
+    db.execute("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_prefix = %s", (key.prefix,))
     result = me(client, key.secret)
     assert result.status_code == 401
     assert "expired" in result.json["description"]
