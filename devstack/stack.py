@@ -24,7 +24,7 @@ from devstack.processes import ProcessTable, free_port, port_open, wait_until
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICES = ("auth",)  # grows as services land; each is services/<name>/wsgi.py
+SERVICES = ("auth", "courses")  # each is services/<name>/wsgi.py
 PG_SYSTEM_USER = "embedded_postgres"
 
 
@@ -38,7 +38,7 @@ class Ports:
     seaweed_volume: int = 58080
     seaweed_filer: int = 58888
     gateway: int = 8080
-    services: dict[str, int] = field(default_factory=lambda: {"auth": 8001})
+    services: dict[str, int] = field(default_factory=lambda: {"auth": 8001, "courses": 8003})
 
     @classmethod
     def free(cls) -> Ports:
@@ -344,24 +344,13 @@ class Stack:
                     sys.executable,
                     "-m",
                     "gunicorn",
-                    f"services.{name}.wsgi:app",
+                    "-c",
+                    "python:libs.gunicorn_config",
                     "--bind",
                     f"127.0.0.1:{port}",
                     "--workers",
                     str(self.workers),
-                    "--worker-class",
-                    "gthread",
-                    "--threads",
-                    "4",
-                    "--keep-alive",
-                    "75",
-                    "--graceful-timeout",
-                    "10",
-                    "--timeout",
-                    "120",
-                    "--no-control-socket",
-                    # heartbeat files on tmpfs, so a slow disk never looks like a hung worker
-                    *(["--worker-tmp-dir", "/dev/shm"] if Path("/dev/shm").is_dir() else []),  # noqa: S108
+                    f"services.{name}.wsgi:app",
                 ],
                 env=self.service_env(),
                 cwd=REPO,

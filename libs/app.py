@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 
 import falcon
@@ -9,6 +11,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs.auth import Authenticator
+from libs.encoding import json_default
 from libs.errors import install_error_handling
 from libs.health import Check, Health, database_check, redis_check, storage_check
 from libs.middleware import AccessControl, Cors, RequestContext
@@ -46,6 +49,9 @@ def build_app(
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.
     app.req_options.strip_url_path_trailing_slash = True
+    json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=json_default))
+    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     install_error_handling(app)
     checks = {
         "db": database_check(pool),

@@ -11,7 +11,9 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: i
     """A closed pool; the entry point opens it (``pool.open(wait=True)``) to fail fast.
 
     ``check`` verifies a connection as it leaves the pool, so after a database restart the
-    first requests get fresh connections instead of a broken one each.
+    first requests get fresh connections instead of a broken one each. Connections are in
+    autocommit mode: a statement is its own transaction unless code opens one explicitly with
+    ``conn.transaction()``, so no request leaves a transaction idle or implicit.
     """
     return ConnectionPool(
         settings.postgres_conninfo,
@@ -20,5 +22,6 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: i
         max_size=max_size,
         open=False,
         check=ConnectionPool.check_connection,
+        kwargs={"autocommit": True},
         timeout=5,
     )

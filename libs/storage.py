@@ -18,6 +18,14 @@ class Storage:
         """Raise if the bucket cannot be reached with our credentials."""
         self.client.head_bucket(Bucket=self.bucket)
 
+    def delete_objects(self, keys: list[str]) -> None:
+        """Delete ``keys`` (1000 per request, the S3 maximum); raise if any is left."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if answer.get("Errors"):
+                raise RuntimeError(f"S3 kept {len(answer['Errors'])} objects: {answer['Errors'][:3]}")
+
     def ensure_bucket(self) -> None:
         """Create the bucket if it is missing: for development stacks only; production
         buckets are provisioned by the operator."""

@@ -30,6 +30,12 @@ def tables(settings) -> set[str]:
     return {row[0] for row in rows}
 
 
+def functions(settings) -> set[str]:
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        rows = conn.execute("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace").fetchall()
+    return {row[0] for row in rows}
+
+
 SCHEMA = {
     "tenants",
     "api_keys",
@@ -70,8 +76,10 @@ def test_apply_then_roll_back_all_then_apply_again(scratch):
 def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
-    assert "jobs" not in tables(scratch) and "concepts" in tables(scratch)
+    assert tables(scratch) == SCHEMA
+    assert not functions(scratch) & {"bump_course_revision"}
     assert apply(scratch) == [applied[-1]]
+    assert functions(scratch) & {"bump_course_revision"}
 
 
 def test_concepts_carry_a_pgvector_embedding(scratch):

@@ -1,0 +1,1 @@
+"""Courses: CRUD, the nested structure document, lessons, slide mapping and the cost report."""

@@ -1,0 +1,115 @@
+"""The course document: course → modules → lessons → concepts and exercises, plus materials.
+
+Built with a constant six queries whatever the course's size, in one snapshot, and cached
+per course revision: polling clients cost one revision lookup and the stored bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import psycopg
+from psycopg.rows import dict_row
+
+from libs.encoding import json_default
+from libs.errors import NotFound
+
+_COURSE = """SELECT id, title, description, learning_goal, expected_knowledge, expected_skills, revision,
+                    created_at, updated_at FROM courses WHERE id = %(course)s AND tenant_id = %(tenant)s"""
+_MODULES = """SELECT id, position, title, description, learning_goal, expected_knowledge, expected_skills, difficulty
+                FROM modules WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_LESSONS = """SELECT id, module_id, position, title, video_start_timecode, video_end_timecode, slide_start, slide_end
+                FROM lessons WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_CONCEPTS = """SELECT id, lesson_id, position, title, definition, examples, timecodes, slide_references,
+                      web_references
+                 FROM concepts WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_EXERCISES = """SELECT id, lesson_id, position, description, reference_solution, grading_criteria, difficulty
+                  FROM exercises WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_MATERIALS = """SELECT id, source_type, source_url, filename, content_type, size_bytes, status, error_message,
+                       created_at, updated_at
+                  FROM source_materials WHERE course_id = %(course)s AND tenant_id = %(tenant)s
+                 ORDER BY created_at, id"""
+
+
+def _group(rows: list[dict], key: str) -> dict[object, list[dict]]:
+    groups: dict[object, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row.pop(key), []).append(row)
+    return groups
+
+
+def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
+    """The whole document, read in one REPEATABLE READ snapshot so its parts agree."""
+    params = {"course": course_id, "tenant": tenant_id}
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cur = conn.cursor(row_factory=dict_row)
+        course = cur.execute(_COURSE, params).fetchone()
+        if course is None:
+            raise NotFound("No course with this id.")
+        modules = cur.execute(_MODULES, params).fetchall()
+        lessons = cur.execute(_LESSONS, params).fetchall()
+        concepts = _group(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
+        exercises = _group(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
+        materials = cur.execute(_MATERIALS, params).fetchall()
+    for lesson in lessons:
+        lesson["concepts"] = concepts.get(lesson["id"], [])
+        lesson["exercises"] = exercises.get(lesson["id"], [])
+    lessons_by_module = _group(lessons, "module_id")
+    for module in modules:
+        module["lessons"] = lessons_by_module.get(module["id"], [])
+    return {**course, "modules": modules, "materials": materials}
+
+
+def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
+    row = conn.execute(
+        "SELECT revision FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound("No course with this id.")
+    return row[0]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    revision: int
+    etag: str
+    body: bytes
+
+
+def render(document: dict) -> Rendered:
+    revision = document["revision"]
+    body = json.dumps(document, default=json_default, separators=(",", ":")).encode()
+    return Rendered(revision, f'"{document["id"]}-{revision}"', body)
+
+
+class DocumentCache:
+    """Rendered documents per (tenant, course), valid while the course's revision stands.
+    Per worker process; bounded, least recently used out first."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self._entries: OrderedDict[tuple[str, str], Rendered] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, tenant_id: str, course_id: str, revision: int) -> Rendered | None:
+        with self._lock:
+            entry = self._entries.get((tenant_id, course_id))
+            if entry is None or entry.revision != revision:
+                return None
+            self._entries.move_to_end((tenant_id, course_id))
+            return entry
+
+    def put(self, tenant_id: str, course_id: str, rendered: Rendered) -> None:
+        with self._lock:
+            self._entries[(tenant_id, course_id)] = rendered
+            self._entries.move_to_end((tenant_id, course_id))
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def drop(self, tenant_id: str, course_id: str) -> None:
+        with self._lock:
+            self._entries.pop((tenant_id, course_id), None)

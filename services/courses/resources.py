@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import falcon
+from psycopg_pool import ConnectionPool
+
+from libs.errors import Invalid
+from libs.storage import Storage
+from libs.validation import Text, int_param, json_body, validate
+from services.courses import courses, document, lessons, reports, slides
+
+log = logging.getLogger(__name__)
+
+COURSE_FIELDS = {
+    "title": Text(max_length=300, min_length=1, required=True),
+    "description": Text(max_length=20_000, nullable=True),
+    "learning_goal": Text(max_length=5_000, nullable=True),
+}
+
+
+def _tenant(req: falcon.Request) -> str:
+    return req.context.principal.tenant_id
+
+
+class CourseCollection:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        fields = validate(json_body(req), COURSE_FIELDS)
+        with self._pool.connection() as conn:
+            course = courses.create(conn, _tenant(req), fields)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/api/v1/courses/{course['id']}"
+        resp.media = course
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        limit = int_param(req, "limit", default=20, minimum=1, maximum=100)
+        with self._pool.connection() as conn:
+            resp.media = courses.page(conn, _tenant(req), limit=limit, cursor=req.get_param("cursor"))
+
+
+class CourseItem:
+    """The course document. Served from the per-revision cache after one revision lookup;
+    ``If-None-Match`` with the current ETag answers 304."""
+
+    def __init__(self, pool: ConnectionPool, storage: Storage, cache: document.DocumentCache) -> None:
+        self._pool = pool
+        self._storage = storage
+        self._cache = cache
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn:
+            rendered = self._cache.get(tenant, course, document.current_revision(conn, tenant, course))
+            if rendered is None:
+                rendered = document.render(document.build(conn, tenant, course))
+                self._cache.put(tenant, course, rendered)
+        resp.etag = rendered.etag
+        resp.cache_control = ["private", "no-cache"]
+        # Falcon parses If-None-Match into unquoted tags (or "*"); weak comparison, as RFC 9110 asks
+        if any(tag in ("*", rendered.etag.strip('"')) for tag in req.if_none_match or ()):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = rendered.body
+
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        fields = validate(json_body(req), COURSE_FIELDS, require=False)
+        if not fields:
+            raise Invalid("body: give at least one of title, description, learning_goal", field="body")
+        with self._pool.connection() as conn:
+            resp.media = courses.update(conn, _tenant(req), str(course_id), fields)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn, conn.transaction():
+            keys = courses.delete(conn, tenant, course)
+        self._cache.drop(tenant, course)
+        # Rows are gone (committed) before objects: an object can outlive its row for a moment
+        # if S3 fails, never the reverse; the failure is logged with the keys.
+        if keys:
+            try:
+                self._storage.delete_objects(keys)
+            except Exception:
+                log.exception("course %s deleted but %d S3 objects remain: %s", course, len(keys), keys)
+        resp.status = falcon.HTTP_204
+
+
+class LessonItem:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, lesson_id: object) -> None:
+        with self._pool.connection() as conn:
+            resp.media = lessons.get(conn, _tenant(req), str(course_id), str(lesson_id))
+
+
+class SlideMapping:
+    """``POST`` replaces the course's mapping with the batch (validated whole); ``GET`` lists it."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        pairs = slides.validate_batch(json_body(req))
+        with self._pool.connection() as conn:
+            resp.media = {"mappings": slides.replace(conn, _tenant(req), str(course_id), pairs)}
+        resp.status = falcon.HTTP_201
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        with self._pool.connection() as conn:
+            resp.media = {"mappings": slides.list_pairs(conn, _tenant(req), str(course_id))}
+
+
+def _day(req: falcon.Request, name: str) -> date | None:
+    raw = req.get_param(name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(f"{name}: must be a date YYYY-MM-DD", field=name) from None
+
+
+class CostReport:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        start, end = _day(req, "from"), _day(req, "to")
+        if start and end and start > end:
+            raise Invalid("from: must not be after to", field="from")
+        with self._pool.connection() as conn:
+            resp.media = reports.cost_report(conn, _tenant(req), start, end)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from libs.routing import Route
+from libs.scopes import PREP_ONLY, PREP_OR_CHECK
+from libs.storage import Storage
+from services.courses.document import DocumentCache
+from services.courses.resources import (
+    CostReport,
+    CourseCollection,
+    CourseItem,
+    LessonItem,
+    SlideMapping,
+)
+
+COURSE = "/api/v1/courses/{course_id:uuid}"
+
+
+def routes(pool: ConnectionPool, storage: Storage) -> list[Route]:
+    return [
+        Route("/api/v1/courses", CourseCollection(pool), {"POST": PREP_ONLY, "GET": PREP_OR_CHECK}),
+        Route(
+            COURSE,
+            CourseItem(pool, storage, DocumentCache()),
+            {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
+        ),
+        Route(COURSE + "/lessons/{lesson_id:uuid}", LessonItem(pool), {"GET": PREP_OR_CHECK}),
+        Route(COURSE + "/slide-mapping", SlideMapping(pool), {"POST": PREP_ONLY, "GET": PREP_ONLY}),
+        Route("/api/v1/reports/cost", CostReport(pool), {"GET": PREP_OR_CHECK}),
+    ]

@@ -1,0 +1,60 @@
+"""The course flow through the gateway: what a learning platform does."""
+
+import requests
+
+
+def test_full_course_crud_through_the_gateway(stack, tenant):
+    base = f"{stack.gateway_url}/api/v1/courses"
+    headers = {"X-API-Key": tenant.make_key().secret}
+    with requests.Session() as http:
+        created = http.post(base, json={"title": "Intro"}, headers=headers, timeout=10)
+        assert created.status_code == 201
+        course_url = f"{base}/{created.json()['id']}"
+        assert http.get(base, headers=headers, timeout=10).json()["items"][0]["id"] == created.json()["id"]
+        first = http.get(course_url, headers=headers, timeout=10)
+        assert first.status_code == 200 and first.json()["modules"] == []
+        assert (
+            http.get(course_url, headers={**headers, "If-None-Match": first.headers["ETag"]}, timeout=10).status_code
+            == 304
+        )
+        assert (
+            http.patch(course_url, json={"title": "Intro II"}, headers=headers, timeout=10).json()["title"]
+            == "Intro II"
+        )
+        assert http.delete(course_url, headers=headers, timeout=10).status_code == 204
+        gone = http.get(course_url, headers=headers, timeout=10)
+        assert gone.status_code == 404 and gone.json()["title"] == "Not found"
+
+
+def test_another_tenant_gets_404_and_an_empty_list_through_the_gateway(stack, tenant, db):
+    from services.auth import tenants
+
+    owner = {"X-API-Key": tenant.make_key().secret}
+    tenants.create_tenant(db, tenant.name + "-b")
+    intruder = {
+        "X-API-Key": tenants.create_key(
+            db,
+            tenant=tenant.name + "-b",
+            scopes=("prep", "check"),
+            label="b",
+            rate_prep=100,
+            rate_check=100,
+            expires_in_days=None,
+        ).secret
+    }
+    base = f"{stack.gateway_url}/api/v1/courses"
+    course_id = requests.post(base, json={"title": "Private"}, headers=owner, timeout=10).json()["id"]
+    assert requests.get(f"{base}/{course_id}", headers=intruder, timeout=10).status_code == 404
+    assert requests.get(f"{base}/{course_id}/slide-mapping", headers=intruder, timeout=10).status_code == 404
+    assert requests.get(base, headers=intruder, timeout=10).json() == {
+        "items": [],
+        "total": 0,
+        "limit": 20,
+        "next_cursor": None,
+    }
+
+
+def test_cost_report_and_course_health_are_routed(stack, tenant):
+    headers = {"X-API-Key": tenant.make_key(("check",)).secret}
+    assert requests.get(f"{stack.gateway_url}/api/v1/reports/cost", headers=headers, timeout=10).status_code == 200
+    assert requests.get(f"{stack.gateway_url}/health/courses", timeout=10).json()["status"] == "ok"
