@@ -21,6 +21,14 @@ from libs.settings import Settings
 from libs.storage import Storage
 
 
+class Liveness:
+    """``GET /health/live``: the process answers, nothing else is checked (container liveness,
+    and the benchmark's per-request ceiling of the stack)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
 def build_app(
     settings: Settings,
     *,
@@ -60,6 +68,7 @@ def build_app(
         **(extra_checks or {}),
     }
     app.add_route("/health", Health(checks))
+    app.add_route("/health/live", Liveness())
     for route in routes:
         app.add_route(route.path, route.resource)
     return app

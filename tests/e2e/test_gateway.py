@@ -106,3 +106,13 @@ def test_service_that_is_down_answers_json_502(stack, gateway):
         assert health.json()["status"] == "degraded"
     finally:
         stack.start_services()
+
+
+def test_gateway_answers_its_own_liveness_without_a_service(gateway):
+    result = requests.get(f"{gateway}/health/gateway", timeout=10)
+    assert result.status_code == 200 and result.json() == {"status": "ok"}
+
+
+def test_service_liveness_is_routed_and_checks_nothing(gateway):
+    result = requests.get(f"{gateway}/health/courses/live", timeout=10)
+    assert result.status_code == 200 and result.json() == {"status": "ok"}
