@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 import falcon
+
+from libs.openapi import Operations, json_content, ref
 
 
 class CurrentKey:
     """The calling key as the API sees it: tenant, scopes, limits and display prefix."""
+
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "The calling API key: tenant, scopes, limits, prefix",
+            "responses": {"200": {"description": "The key", "content": json_content(ref("CurrentKey"))}},
+        }
+    }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal = req.context.principal

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import ClassVar
 
 import falcon
 from psycopg_pool import ConnectionPool
 
 from libs.errors import Invalid
+from libs.openapi import Operations, json_content, ref
 from libs.storage import Storage
 from libs.validation import Text, int_param, json_body, validate
 from services.courses import courses, document, lessons, reports, slides
@@ -25,6 +27,27 @@ def _tenant(req: falcon.Request) -> str:
 
 
 class CourseCollection:
+    openapi: ClassVar[Operations] = {
+        "POST": {
+            "summary": "Create a course",
+            "requestBody": {"required": True, "content": json_content(ref("CourseInput"))},
+            "responses": {"201": {"description": "The new course", "content": json_content(ref("Course"))}},
+        },
+        "GET": {
+            "summary": "The tenant's courses, newest first",
+            "parameters": [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "next_cursor of the previous page",
+                },
+            ],
+            "responses": {"200": {"description": "One page", "content": json_content(ref("CoursePage"))}},
+        },
+    }
+
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
@@ -45,6 +68,30 @@ class CourseCollection:
 class CourseItem:
     """The course document. Served from the per-revision cache after one revision lookup;
     ``If-None-Match`` with the current ETag answers 304."""
+
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "The course with modules, lessons, concepts, exercises and materials",
+            "parameters": [{"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "The course document",
+                    "content": json_content(ref("CourseDocument")),
+                    "headers": {"ETag": {"schema": {"type": "string"}}},
+                },
+                "304": {"description": "Unchanged since the given ETag"},
+            },
+        },
+        "PATCH": {
+            "summary": "Update title, description or learning goal",
+            "requestBody": {"required": True, "content": json_content(ref("CoursePatch"))},
+            "responses": {"200": {"description": "The updated course", "content": json_content(ref("Course"))}},
+        },
+        "DELETE": {
+            "summary": "Delete the course with everything under it, stored files included",
+            "responses": {"204": {"description": "Deleted"}},
+        },
+    }
 
     def __init__(self, pool: ConnectionPool, storage: Storage, cache: document.DocumentCache) -> None:
         self._pool = pool
@@ -90,6 +137,13 @@ class CourseItem:
 
 
 class LessonItem:
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "One lesson with its concepts and exercises",
+            "responses": {"200": {"description": "The lesson", "content": json_content(ref("LessonDetail"))}},
+        }
+    }
+
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
@@ -100,6 +154,18 @@ class LessonItem:
 
 class SlideMapping:
     """``POST`` replaces the course's mapping with the batch (validated whole); ``GET`` lists it."""
+
+    openapi: ClassVar[Operations] = {
+        "POST": {
+            "summary": "Replace the slide ↔ video timecode mapping (the batch is validated as a whole)",
+            "requestBody": {"required": True, "content": json_content(ref("SlideMappingBatch"))},
+            "responses": {"201": {"description": "The mapping now", "content": json_content(ref("SlideMapping"))}},
+        },
+        "GET": {
+            "summary": "The slide ↔ video timecode mapping",
+            "responses": {"200": {"description": "The mapping", "content": json_content(ref("SlideMapping"))}},
+        },
+    }
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
@@ -126,6 +192,17 @@ def _day(req: falcon.Request, name: str) -> date | None:
 
 
 class CostReport:
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "The tenant's LLM spend: totals and by action, provider and model",
+            "parameters": [
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+            ],
+            "responses": {"200": {"description": "The report", "content": json_content(ref("CostReport"))}},
+        }
+    }
+
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
 
