@@ -24,7 +24,7 @@ from devstack.processes import ProcessTable, free_port, port_open, wait_until
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICES = ("auth", "courses")  # each is services/<name>/wsgi.py
+SERVICES = ("auth", "uploads", "courses")  # each is services/<name>/wsgi.py
 PG_SYSTEM_USER = "embedded_postgres"
 
 
@@ -38,7 +38,7 @@ class Ports:
     seaweed_volume: int = 58080
     seaweed_filer: int = 58888
     gateway: int = 8080
-    services: dict[str, int] = field(default_factory=lambda: {"auth": 8001, "courses": 8003})
+    services: dict[str, int] = field(default_factory=lambda: {"auth": 8001, "uploads": 8002, "courses": 8003})
 
     @classmethod
     def free(cls) -> Ports:

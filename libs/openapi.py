@@ -16,7 +16,7 @@ from typing import Any
 
 from libs.routing import Route
 
-SERVICES = ("auth", "courses")
+SERVICES = ("auth", "courses", "uploads")
 
 # method → OpenAPI operation object, as resource classes declare them
 Operations = dict[str, dict[str, Any]]

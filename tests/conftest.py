@@ -20,11 +20,14 @@ from libs.settings import Settings, load_settings
 from libs.storage import Storage, create_storage
 from services.auth import tenants
 
+UPLOAD_LIMIT = 24 * 1024 * 1024
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root: Path = tmp_path_factory.mktemp("stack")
-    env = default_environment(Ports.free(), environment="test")
+    # a small upload limit, so the limit's tests need not move a gigabyte
+    env = {**default_environment(Ports.free(), environment="test"), "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
     instance = Stack(root, env, persistent=False)
     try:
         instance.up()

@@ -1,0 +1,90 @@
+"""Streaming bytes of unknown length into one S3 object through a multipart upload.
+
+Memory stays bounded whatever the object's size: one part being filled plus at most
+``in_flight`` parts being sent, while the caller keeps reading its source. Any failure, or
+``abort()``, aborts the upload on S3 so no part is left behind.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from libs.storage import Storage
+
+PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
+
+
+class MultipartWriter:
+    def __init__(
+        self, storage: Storage, key: str, content_type: str, *, part_size: int = PART_SIZE, in_flight: int = 2
+    ) -> None:
+        self._storage = storage
+        self.key = key
+        self._part_size = part_size
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self.size = 0
+        self._parts: list[Future] = []
+        self._slots = threading.Semaphore(in_flight)
+        self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3-part")
+        self._upload_id = storage.client.create_multipart_upload(
+            Bucket=storage.bucket, Key=key, ContentType=content_type
+        )["UploadId"]
+        self._finished = False
+
+    @property
+    def finished(self) -> bool:
+        """Completed (the object exists) or aborted."""
+        return self._finished
+
+    def write(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self.size += len(data)
+        while self._buffered >= self._part_size:
+            joined = b"".join(self._chunks)
+            part, rest = joined[: self._part_size], joined[self._part_size :]
+            self._chunks, self._buffered = ([rest] if rest else []), len(rest)
+            self._send(part)
+
+    def _send(self, data: bytes) -> None:
+        self._raise_failed_part()
+        self._slots.acquire()  # blocks the reader while `in_flight` parts are on the wire
+        number = len(self._parts) + 1
+        future = self._pool.submit(self._upload_part, number, data)
+        future.add_done_callback(lambda _: self._slots.release())
+        self._parts.append(future)
+
+    def _upload_part(self, number: int, data: bytes) -> dict:
+        answer = self._storage.client.upload_part(
+            Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
+        )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    def _raise_failed_part(self) -> None:
+        for future in self._parts:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+
+    def complete(self) -> int:
+        """Send what is buffered, wait for every part and make the object; return its size."""
+        if self._chunks or not self._parts:
+            self._send(b"".join(self._chunks))
+            self._chunks, self._buffered = [], 0
+        parts = [future.result() for future in self._parts]
+        self._storage.client.complete_multipart_upload(
+            Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
+        )
+        self._finished = True
+        self._pool.shutdown()
+        return self.size
+
+    def abort(self) -> None:
+        """Drop every part sent so far; safe to call more than once."""
+        if self._finished:
+            return
+        self._finished = True
+        self._chunks = []
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._storage.client.abort_multipart_upload(Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id)

@@ -1,0 +1,8 @@
+"""gunicorn entry point: ``gunicorn services.uploads.wsgi:app``."""
+
+import os
+
+from libs.runtime import serve
+from services.uploads.app import create_app
+
+app = serve("uploads", create_app, os.environ)

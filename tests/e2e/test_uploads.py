@@ -1,0 +1,285 @@
+"""Material uploads through the gateway into the session's SeaweedFS."""
+
+import io
+import socket
+import time
+import uuid
+import zipfile
+
+import pytest
+import requests
+
+from tests.conftest import UPLOAD_LIMIT
+
+
+def zipped(member: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(member, "<xml/>")
+    return buffer.getvalue()
+
+
+SAMPLES = {
+    ("presentation", "slides.pdf"): b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n",
+    ("presentation", "deck.pptx"): zipped("ppt/presentation.xml"),
+    ("text", "notes.txt"): "Plain notes — with UTF-8.\n".encode(),
+    ("text", "README.md"): b"# Title\n\nSome *markdown*.\n",
+    ("text", "page.html"): b"<!doctype html><html><body><p>Hi</p></body></html>",
+    ("text", "essay.docx"): zipped("word/document.xml"),
+    ("video", "lecture.vtt"): b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nHello\n",
+    ("video", "lecture.srt"): b"1\n00:00:01,000 --> 00:00:02,000\nHello\n",
+    ("video", "lecture.mp4"): b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(1000),
+    ("video", "talk.webm"): b"\x1a\x45\xdf\xa3" + bytes(500),
+    ("video", "voice.mp3"): b"ID3\x04\x00" + bytes(500),
+    ("video", "voice.wav"): b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(100),
+}
+
+
+@pytest.fixture
+def owner(tenant):
+    return {"X-API-Key": tenant.make_key().secret}
+
+
+@pytest.fixture
+def course_url(stack, owner) -> str:
+    course = requests.post(f"{stack.gateway_url}/api/v1/courses", json={"title": "Uploads"}, headers=owner, timeout=10)
+    return f"{stack.gateway_url}/api/v1/courses/{course.json()['id']}"
+
+
+def objects_under(storage, prefix: str) -> list[str]:
+    listed = storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def open_multipart_uploads(storage, prefix: str) -> list[str]:
+    listed = storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Uploads", [])]
+
+
+def course_prefix(db, tenant, course_url: str) -> str:
+    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
+    return f"tenants/{tenant_id}/courses/{course_url.rsplit('/', 1)[1]}/"
+
+
+@pytest.mark.parametrize(("source_type", "filename"), list(SAMPLES))
+def test_each_accepted_type_is_stored_and_queued(course_url, owner, storage, db, source_type, filename):
+    content = SAMPLES[(source_type, filename)]
+    result = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        timeout=30,
+        data={"source_type": source_type},
+        files={"file": (filename, content)},
+    )
+    assert result.status_code == 201, result.text
+    material = result.json()
+    assert (material["status"], material["size_bytes"], material["filename"]) == ("pending", len(content), filename)
+    key = db.execute("SELECT s3_key FROM source_materials WHERE id = %s", (material["id"],)).fetchone()[0]
+    assert storage.client.get_object(Bucket=storage.bucket, Key=key)["Body"].read() == content
+    assert db.execute("SELECT kind, status FROM jobs WHERE material_id = %s", (material["id"],)).fetchall() == [
+        ("ingest_material", "queued")
+    ]
+
+
+def test_a_web_material_takes_a_url(course_url, owner):
+    result = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        timeout=10,
+        files={"source_type": (None, "web"), "source_url": (None, "https://example.com/page")},
+    )
+    assert result.status_code == 201
+    assert result.json()["source_url"] == "https://example.com/page"
+
+
+@pytest.mark.parametrize(
+    ("data", "files", "field"),
+    [
+        ({"source_type": "presentation"}, {"file": ("slides.pdf", b"not a pdf at all")}, "file"),
+        ({"source_type": "presentation"}, {"file": ("slides.exe", b"MZ\x90\x00")}, "file"),
+        ({"source_type": "video"}, {"file": ("clip.mp4", b"%PDF-1.7 pretending")}, "file"),
+        ({"source_type": "text"}, {"file": ("notes.txt", b"\x00\x01\x02binary")}, "file"),
+        ({"source_type": "web"}, {"file": ("notes.txt", b"text")}, "file"),
+        ({"source_type": "audio"}, {"file": ("a.mp3", b"ID3")}, "source_type"),
+        ({}, {"file": ("notes.txt", b"text")}, "source_type"),
+        ({"source_type": "text"}, None, "file"),
+        ({"source_type": "web"}, None, "source_url"),
+        ({"source_type": "web", "source_url": "ftp://example.com/x"}, None, "source_url"),
+        ({"source_type": "web", "source_url": "file:///etc/passwd"}, None, "source_url"),
+        ({"source_type": "text", "colour": "red"}, {"file": ("notes.txt", b"text")}, "colour"),
+        ({"source_type": "text"}, {"file": ("notes.txt", b"")}, "file"),
+    ],
+)
+def test_bad_forms_are_422_naming_the_field_and_leave_nothing(
+    course_url, owner, storage, db, tenant, data, files, field
+):
+    form = {name: (None, value) for name, value in data.items()} | (files or {})  # always multipart
+    result = requests.post(f"{course_url}/materials", headers=owner, files=form, timeout=10)
+    assert result.status_code == 422, result.text
+    assert result.json()["description"].startswith(f"{field}:")
+    prefix = course_prefix(db, tenant, course_url)
+    assert objects_under(storage, prefix) == [] and open_multipart_uploads(storage, prefix) == []
+    assert db.execute(
+        "SELECT count(*) FROM source_materials WHERE course_id = %s", (course_url.rsplit("/", 1)[1],)
+    ).fetchone() == (0,)
+
+
+def test_a_body_that_is_not_a_form_is_415(course_url, owner):
+    result = requests.post(f"{course_url}/materials", headers=owner, json={"source_type": "web"}, timeout=10)
+    assert result.status_code == 415
+
+
+def raw_post(stack, path: str, headers: dict[str, str], body_parts, *, close_after: bool = False) -> str:
+    port = int(stack.gateway_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        sock.sendall(head.encode() + b"\r\n")
+        for part in body_parts:
+            sock.sendall(part)
+        if close_after:
+            return ""
+        sock.settimeout(30)
+        return sock.recv(65536).decode(errors="replace")
+
+
+def form_head(boundary: str, filename: str) -> bytes:
+    return (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="source_type"\r\n\r\nvideo\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+
+
+def test_over_the_limit_is_413_from_the_headers_without_reading_the_body(stack, course_url, owner):
+    boundary = uuid.uuid4().hex
+    path = course_url.removeprefix(stack.gateway_url) + "/materials"
+    started = time.monotonic()
+    answer = raw_post(
+        stack,
+        path,
+        {**owner, "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(UPLOAD_LIMIT * 4)},
+        [form_head(boundary, "big.mp4")],
+    )
+    assert answer.startswith("HTTP/1.1 413")
+    assert '"title": "Payload too large"' in answer
+    assert time.monotonic() - started < 10
+
+
+def test_a_file_over_the_limit_within_the_form_allowance_is_413_while_streaming(course_url, owner, storage, db, tenant):
+    # Content-Length passes the header check (limit + form allowance) but the file itself is
+    # over the limit: the stream is cut there, and nothing is kept.
+    content = b"\x00\x00\x00\x18ftypmp42" + bytes(UPLOAD_LIMIT + 16 * 1024)
+    result = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        data={"source_type": "video"},
+        files={"file": ("long.mp4", content)},
+        timeout=60,
+    )
+    assert result.status_code == 413
+    assert result.json()["description"].startswith("file: the upload limit is")
+    wait_until_clean(storage, db, course_prefix(db, tenant, course_url), course_url)
+
+
+def test_a_form_without_content_length_is_411_and_leaves_nothing(course_url, owner, storage, db, tenant):
+    boundary = uuid.uuid4().hex
+
+    def body():  # a generator body goes out chunked, with no Content-Length
+        yield form_head(boundary, "clip.mp4")
+        yield b"\x00\x00\x00\x18ftypmp42" + bytes(1024)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    result = requests.post(
+        f"{course_url}/materials",
+        data=body(),
+        timeout=60,
+        headers={**owner, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert result.status_code == 411 and result.json()["title"] == "Length required"
+    wait_until_clean(storage, db, course_prefix(db, tenant, course_url), course_url)
+
+
+def wait_until_clean(storage, db, prefix: str, course_url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = (
+            objects_under(storage, prefix),
+            open_multipart_uploads(storage, prefix),
+            db.execute(
+                "SELECT count(*) FROM source_materials WHERE course_id = %s", (course_url.rsplit("/", 1)[1],)
+            ).fetchone()[0],
+        )
+        if state == ([], [], 0) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert state == ([], [], 0)
+
+
+def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_upload(
+    stack, course_url, owner, storage, db, tenant
+):
+    boundary = uuid.uuid4().hex
+    path = course_url.removeprefix(stack.gateway_url) + "/materials"
+    head = form_head(boundary, "half.mp4")
+    total = 20 * 1024 * 1024
+    first_half = [b"\x00\x00\x00\x18ftypmp42" + bytes(1024 * 1024 - 12)] + [bytes(1024 * 1024)] * 9
+    raw_post(
+        stack,
+        path,
+        {
+            **owner,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + total + 100),
+        },
+        [head, *first_half],
+        close_after=True,
+    )
+    prefix = course_prefix(db, tenant, course_url)
+    time.sleep(0.5)
+    wait_until_clean(storage, db, prefix, course_url)
+
+
+def test_another_tenants_course_is_404(stack, course_url, db, tenant):
+    from services.auth import tenants
+
+    tenants.create_tenant(db, tenant.name + "-x")
+    intruder = {
+        "X-API-Key": tenants.create_key(
+            db,
+            tenant=tenant.name + "-x",
+            scopes=("prep", "check"),
+            label="x",
+            rate_prep=100,
+            rate_check=100,
+            expires_in_days=None,
+        ).secret
+    }
+    upload = requests.post(
+        f"{course_url}/materials",
+        headers=intruder,
+        data={"source_type": "text"},
+        files={"file": ("a.txt", b"hello")},
+        timeout=10,
+    )
+    assert upload.status_code == 404
+    assert requests.get(f"{course_url}/materials", headers=intruder, timeout=10).status_code == 404
+
+
+def test_list_get_and_delete_a_material(course_url, owner, storage, db):
+    created = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        data={"source_type": "text"},
+        files={"file": ("../../etc/passwd.txt", b"hello")},
+        timeout=10,
+    ).json()
+    key = db.execute("SELECT s3_key FROM source_materials WHERE id = %s", (created["id"],)).fetchone()[0]
+    assert key.endswith(f"/materials/{created['id']}/passwd.txt") and ".." not in key
+    listed = requests.get(f"{course_url}/materials", headers=owner, timeout=10).json()["items"]
+    assert [m["id"] for m in listed] == [created["id"]]
+    item_url = f"{course_url}/materials/{created['id']}"
+    assert requests.get(item_url, headers=owner, timeout=10).json()["status"] == "pending"
+    assert requests.delete(item_url, headers=owner, timeout=10).status_code == 204
+    assert requests.get(item_url, headers=owner, timeout=10).status_code == 404
+    assert objects_under(storage, key) == []
+    assert db.execute("SELECT count(*) FROM jobs WHERE material_id = %s", (created["id"],)).fetchone() == (0,)
