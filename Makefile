@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore clean bench
+        backup restore clean bench bench-upload
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -100,11 +100,17 @@ else
 	  -v ON_ERROR_STOP=1 -q -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB < "$(FILE)"
 endif
 
+STACK_UP := $(LOCAL) $(PY) -c 'import os, urllib.request as u; u.urlopen("http://127.0.0.1:%s/health" % os.environ["GATEWAY_PORT"], timeout=10)' 2>/dev/null \
+	  || { echo "the local stack is not up (GET /health is not 200): run make up first" >&2; exit 1; }
+
 bench: venv ## load the running local stack with wrk: nginx, a bare service, GET /api/v1/courses/{id}
 	@WITH_BENCH=1 bash devstack/install.sh system
-	@$(LOCAL) $(PY) -c 'import os, urllib.request as u; u.urlopen("http://127.0.0.1:%s/health" % os.environ["GATEWAY_PORT"], timeout=10)' 2>/dev/null \
-	  || { echo "the local stack is not up (GET /health is not 200): run make up first" >&2; exit 1; }
+	@$(STACK_UP)
 	@$(PY) -m bench.course_read
+
+bench-upload: venv ## 100 MiB and 1 GiB uploads through the gateway vs boto3 direct, with worker peak RSS
+	@$(STACK_UP)
+	@$(PY) -m bench.upload
 
 clean: down ## stop the stack and delete .data/ (all local data!)
 	rm -rf .data

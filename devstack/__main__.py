@@ -16,12 +16,16 @@ def local_stack() -> Stack:
     """The stack of ``.data/``; its settings are made once and kept beside the data, so
     passwords stay valid across ``make down`` / ``make up``."""
     DATA.mkdir(exist_ok=True)
-    if not ENV_FILE.exists():
-        ports = Ports()
-        if os.environ.get("GATEWAY_PORT"):
-            ports.gateway = int(os.environ["GATEWAY_PORT"])
-        write_env_file(ENV_FILE, default_environment(ports))
-    env = read_env_file(ENV_FILE)
+    ports = Ports()
+    if os.environ.get("GATEWAY_PORT"):
+        ports.gateway = int(os.environ["GATEWAY_PORT"])
+    defaults = default_environment(ports)
+    kept = read_env_file(ENV_FILE) if ENV_FILE.exists() else {}
+    # Settings a newer version added (a new service's port, say) join the kept ones; kept
+    # values, passwords above all, never change.
+    env = {**defaults, **kept}
+    if env != kept:
+        write_env_file(ENV_FILE, env)
     if os.environ.get("GATEWAY_PORT"):  # an override at `make up` time wins
         env["GATEWAY_PORT"] = os.environ["GATEWAY_PORT"]
     return Stack(DATA, env)

@@ -333,7 +333,8 @@ class Stack:
         return apply(load_settings(self.env))
 
     def service_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
+        # WEB_WORKERS in the caller's environment wins (libs/gunicorn_config.py reads it)
+        return {"WEB_WORKERS": str(self.workers), **os.environ, **self.env, "PYTHONPATH": str(REPO)}
 
     def start_services(self) -> None:
         for name in SERVICES:
@@ -348,8 +349,6 @@ class Stack:
                     "python:libs.gunicorn_config",
                     "--bind",
                     f"127.0.0.1:{port}",
-                    "--workers",
-                    str(self.workers),
                     f"services.{name}.wsgi:app",
                 ],
                 env=self.service_env(),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from libs.settings import Settings
@@ -10,8 +13,9 @@ from libs.settings import Settings
 def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
     """A closed pool; the entry point opens it (``pool.open(wait=True)``) to fail fast.
 
-    ``check`` verifies a connection as it leaves the pool, so after a database restart the
-    first requests get fresh connections instead of a broken one each. Connections are in
+    A connection is verified as it leaves the pool only when it looks suspect (see
+    :func:`check_if_suspect`), so after a database restart requests get fresh connections
+    instead of a broken one each, without a round trip per checkout. Connections are in
     autocommit mode: a statement is its own transaction unless code opens one explicitly with
     ``conn.transaction()``, so no request leaves a transaction idle or implicit.
     """
@@ -21,7 +25,17 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: i
         min_size=min_size,
         max_size=max_size,
         open=False,
-        check=ConnectionPool.check_connection,
+        check=check_if_suspect,
         kwargs={"autocommit": True},
         timeout=5,
     )
+
+
+def check_if_suspect(conn: psycopg.Connection) -> None:
+    """Pay for a round trip only when the socket of an idle connection is readable: the server
+    has then written to it unasked, which means it closed it (a restart, a terminated backend)
+    or is about to. A healthy idle connection costs one non-blocking ``select``.
+    Measured with ``make bench``: checking every checkout took about a third of a course read."""
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        ConnectionPool.check_connection(conn)

@@ -41,3 +41,15 @@ def test_health_is_503_while_redis_is_stopped_and_200_once_it_is_back(stack):
     finally:
         stack.start_redis()
     assert wait_for_status(url, 200).status_code == 200
+
+
+def test_no_request_fails_on_a_stale_connection_after_postgres_restarts(stack, tenant):
+    key = {"X-API-Key": tenant.make_key().secret}
+    url = f"{stack.gateway_url}/api/v1/auth/me"
+    with requests.Session() as http:
+        for _ in range(20):  # fill the pools with open connections
+            assert http.get(url, headers=key, timeout=10).status_code == 200
+        stack.stop_postgres()
+        stack.start_postgres()
+        codes = [http.get(url, headers=key, timeout=10).status_code for _ in range(20)]
+    assert codes == [200] * 20

@@ -1,0 +1,192 @@
+"""``make bench-upload``: material uploads through the gateway against a direct boto3 upload.
+
+Against the running local stack, for each size (100 MiB and 1 GiB by default): one upload
+through the gateway (multipart/form-data, streamed from a generator: no file on disk, constant
+client memory) while the uploads workers' resident memory is sampled from /proc every 20 ms,
+then the same bytes uploaded straight to the same S3 endpoint with boto3 (its default managed
+transfer) as the ceiling. Prints wall time, MiB/s, the ratio to the direct upload and the
+peak RSS growth of the busiest uploads worker. Objects, rows and the tenant are removed after.
+
+Settings: BENCH_UPLOAD_SIZES_MIB ("100,1024").
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+from devstack.stack import REPO, read_env_file
+from libs.settings import load_settings
+from libs.storage import create_storage
+from services.auth import tenants
+
+ENV_FILE = REPO / ".data" / "local.env"
+CHUNK = 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _worker_pids() -> list[int]:
+    """The uploads service's gunicorn workers: children of the master in .data/run."""
+    master = int((REPO / ".data" / "run" / "uploads.pid").read_text())
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _rss(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of each uploads worker while an upload runs."""
+
+    def __init__(self, pids: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.baseline = {pid: _rss(pid) for pid in pids}
+        self.peak = dict(self.baseline)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for pid in self.peak:
+                self.peak[pid] = max(self.peak[pid], _rss(pid))
+            time.sleep(0.02)
+
+    def stop(self) -> tuple[int, int]:
+        """(baseline, peak) of the worker that grew most."""
+        self._stop_event.set()
+        self.join()
+        pid = max(self.peak, key=lambda p: self.peak[p] - self.baseline[p])
+        return self.baseline[pid], self.peak[pid]
+
+
+def _content(size: int) -> Iterator[bytes]:
+    """An MP4-looking stream of ``size`` bytes: a real 'ftyp' box, then incompressible data."""
+    block = secrets.token_bytes(CHUNK)
+    yield b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + block[24:]
+    sent = CHUNK
+    while sent < size:
+        part = block if size - sent >= CHUNK else block[: size - sent]
+        yield part
+        sent += len(part)
+
+
+def upload_through_gateway(port: int, key: str, course_id: str, size: int) -> tuple[float, dict]:
+    boundary = uuid.uuid4().hex
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="source_type"\r\n\r\nvideo\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        yield from _content(size)
+        yield tail
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    connection.request(
+        "POST",
+        f"/api/v1/courses/{course_id}/materials",
+        body=body(),
+        headers={
+            "X-API-Key": key,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(head) + size + len(tail)),
+        },
+    )
+    answer = connection.getresponse()
+    payload = json.loads(answer.read())
+    elapsed = time.perf_counter() - started
+    if answer.status != 201:
+        raise RuntimeError(f"upload answered {answer.status}: {payload}")
+    return elapsed, payload
+
+
+class _Stream:
+    """A file-like view of a generator for boto3's upload_fileobj."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._buffer = chunks, b""
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self._buffer) < size) and (chunk := next(self._chunks, None)) is not None:
+            self._buffer += chunk
+        size = len(self._buffer) if size < 0 else size
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def upload_direct(storage, size: int) -> float:
+    key = f"bench/direct-{uuid.uuid4().hex}.mp4"
+    started = time.perf_counter()
+    storage.client.upload_fileobj(_Stream(_content(size)), storage.bucket, key)
+    elapsed = time.perf_counter() - started
+    storage.client.delete_object(Bucket=storage.bucket, Key=key)
+    return elapsed
+
+
+def main() -> int:
+    env = read_env_file(ENV_FILE)
+    settings = load_settings(env)
+    storage = create_storage(settings)
+    port = int(env["GATEWAY_PORT"])
+    sizes = [int(s) * CHUNK for s in os.environ.get("BENCH_UPLOAD_SIZES_MIB", "100,1024").split(",")]
+    name = f"bench-upload-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
+        tenants.create_tenant(conn, name)
+        key = tenants.create_key(
+            conn, tenant=name, scopes=("prep",), label="bench", rate_prep=1000, rate_check=1000, expires_in_days=None
+        ).secret
+        tenant_id = conn.execute("SELECT id FROM tenants WHERE name = %s", (name,)).fetchone()[0]
+        course_id = conn.execute(
+            "INSERT INTO courses (tenant_id, title) VALUES (%s, 'bench') RETURNING id", (tenant_id,)
+        ).fetchone()[0]
+        rows = []
+        try:
+            for size in sizes:
+                sampler = RssSampler(_worker_pids())
+                sampler.start()
+                gateway_seconds, material = upload_through_gateway(port, key, str(course_id), size)
+                baseline, peak = sampler.stop()
+                if material["size_bytes"] != size:
+                    raise RuntimeError(f"stored {material['size_bytes']} bytes, sent {size}")
+                direct_seconds = upload_direct(storage, size)
+                rows.append((size, gateway_seconds, direct_seconds, baseline, peak))
+        finally:
+            keys = [
+                k for (k,) in conn.execute("SELECT s3_key FROM source_materials WHERE course_id = %s", (course_id,))
+            ]
+            if keys:
+                storage.delete_objects(keys)
+            conn.execute("DELETE FROM courses WHERE id = %s", (course_id,))
+            tenants.deactivate_tenant(conn, name)
+    mib = 1024 * 1024
+    print(
+        f"{'size':>8}  {'gateway s':>9} {'MiB/s':>7}  {'direct s':>8} {'MiB/s':>7}  {'ratio':>5}  "
+        f"{'worker RSS before':>17} {'peak':>6} {'growth':>6}"
+    )
+    for size, gateway_s, direct_s, baseline, peak in rows:
+        print(
+            f"{size // mib:>5}MiB  {gateway_s:>9.2f} {size / mib / gateway_s:>7.1f}  {direct_s:>8.2f} "
+            f"{size / mib / direct_s:>7.1f}  {direct_s / gateway_s:>5.2f}  {baseline / mib:>14.1f}MiB "
+            f"{peak / mib:>6.1f} {(peak - baseline) / mib:>6.1f}"
+        )
+    growths = [(peak - baseline) / mib for *_, baseline, peak in rows]
+    print(f"peak growth spread across sizes: {max(growths) - min(growths):.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
