@@ -116,11 +116,10 @@ def _binary(name: str, *candidates: str) -> str:
 class Stack:
     """All local processes under ``root`` (``.data/`` for ``make up``, a temp dir in tests)."""
 
-    def __init__(self, root: Path, env: dict[str, str], *, workers: int = 2, persistent: bool = True) -> None:
+    def __init__(self, root: Path, env: dict[str, str], *, persistent: bool = True) -> None:
         self.root = root.resolve()
         self.env = env
         self.ports = ports_from_environment(env)
-        self.workers = workers
         self.persistent = persistent
         self.processes = ProcessTable(self.root / "run", self.root / "logs")
         self.gateway_url = f"http://127.0.0.1:{self.ports.gateway}"
@@ -333,8 +332,8 @@ class Stack:
         return apply(load_settings(self.env))
 
     def service_env(self) -> dict[str, str]:
-        # WEB_WORKERS in the caller's environment wins (libs/gunicorn_config.py reads it)
-        return {"WEB_WORKERS": str(self.workers), **os.environ, **self.env, "PYTHONPATH": str(REPO)}
+        # worker counts come from libs/gunicorn_config.py (WEB_WORKERS / WEB_THREADS override)
+        return {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
 
     def start_services(self) -> None:
         for name in SERVICES:

@@ -17,13 +17,15 @@ PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 
 class MultipartWriter:
     def __init__(
-        self, storage: Storage, key: str, content_type: str, *, part_size: int = PART_SIZE, in_flight: int = 2
+        self, storage: Storage, key: str, content_type: str, *, part_size: int = PART_SIZE, in_flight: int = 3
     ) -> None:
         self._storage = storage
         self.key = key
         self._part_size = part_size
-        self._chunks: list[bytes] = []
-        self._buffered = 0
+        # The part being filled, allocated at its final size and handed to S3 as it is: a byte
+        # is copied once, from the request into its part.
+        self._part = bytearray(part_size)
+        self._filled = 0
         self.size = 0
         self._parts: list[Future] = []
         self._slots = threading.Semaphore(in_flight)
@@ -39,16 +41,19 @@ class MultipartWriter:
         return self._finished
 
     def write(self, data: bytes) -> None:
-        self._chunks.append(data)
-        self._buffered += len(data)
         self.size += len(data)
-        while self._buffered >= self._part_size:
-            joined = b"".join(self._chunks)
-            part, rest = joined[: self._part_size], joined[self._part_size :]
-            self._chunks, self._buffered = ([rest] if rest else []), len(rest)
-            self._send(part)
+        with memoryview(data) as view:
+            while view:
+                room = self._part_size - self._filled
+                taken = view[:room]
+                self._part[self._filled : self._filled + len(taken)] = taken
+                self._filled += len(taken)
+                view = view[len(taken) :]
+                if self._filled == self._part_size:
+                    self._send(self._part)
+                    self._part, self._filled = bytearray(self._part_size), 0
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytearray) -> None:
         self._raise_failed_part()
         self._slots.acquire()  # blocks the reader while `in_flight` parts are on the wire
         number = len(self._parts) + 1
@@ -56,7 +61,7 @@ class MultipartWriter:
         future.add_done_callback(lambda _: self._slots.release())
         self._parts.append(future)
 
-    def _upload_part(self, number: int, data: bytes) -> dict:
+    def _upload_part(self, number: int, data: bytearray) -> dict:
         answer = self._storage.client.upload_part(
             Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number, Body=data
         )
@@ -69,9 +74,10 @@ class MultipartWriter:
 
     def complete(self) -> int:
         """Send what is buffered, wait for every part and make the object; return its size."""
-        if self._chunks or not self._parts:
-            self._send(b"".join(self._chunks))
-            self._chunks, self._buffered = [], 0
+        if self._filled or not self._parts:
+            del self._part[self._filled :]
+            self._send(self._part)
+            self._part, self._filled = bytearray(), 0
         parts = [future.result() for future in self._parts]
         self._storage.client.complete_multipart_upload(
             Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
@@ -85,6 +91,6 @@ class MultipartWriter:
         if self._finished:
             return
         self._finished = True
-        self._chunks = []
+        self._part = bytearray()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._storage.client.abort_multipart_upload(Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id)
