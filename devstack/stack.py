@@ -401,37 +401,11 @@ http {{
     def start_gateway(self) -> None:
         config = self.render_gateway()
         nginx = _binary("nginx", "/usr/sbin/nginx")
-        check = subprocess.run(
-            [
-                nginx,
-                "-t",
-                "-q",
-                "-p",
-                str(config.parent),
-                "-c",
-                str(config),
-                "-e",
-                str(self.root / "logs" / "nginx-error.log"),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        base = [nginx, "-p", str(config.parent), "-c", str(config), "-e", str(self.root / "logs" / "nginx-error.log")]
+        check = subprocess.run([*base, "-t", "-q"], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"nginx rejected the gateway config: {check.stderr.strip()}")
-        self.processes.start(
-            "nginx",
-            [
-                nginx,
-                "-p",
-                str(config.parent),
-                "-c",
-                str(config),
-                "-e",
-                str(self.root / "logs" / "nginx-error.log"),
-                "-g",
-                "daemon off;",
-            ],
-        )
+        self.processes.start("nginx", [*base, "-g", "daemon off;"])
         wait_until(
             lambda: port_open(self.ports.gateway),
             timeout=20,

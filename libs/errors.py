@@ -33,6 +33,10 @@ class Conflict(DomainError):
     pass
 
 
+class Unavailable(DomainError):
+    """A dependency (S3, …) failed; the client may retry later."""
+
+
 class Invalid(DomainError):
     """Input that fails validation; ``field`` names what is wrong."""
 
@@ -51,6 +55,10 @@ def _conflict(req: falcon.Request, resp: falcon.Response, ex: Conflict, params: 
 
 def _invalid(req: falcon.Request, resp: falcon.Response, ex: Invalid, params: Any) -> None:
     raise falcon.HTTPUnprocessableEntity(title="Invalid input", description=ex.description)
+
+
+def _unavailable(req: falcon.Request, resp: falcon.Response, ex: Unavailable, params: Any) -> None:
+    raise falcon.HTTPServiceUnavailable(title="Service unavailable", description=ex.description, retry_after=5)
 
 
 def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
@@ -75,4 +83,5 @@ def install_error_handling(app: falcon.App) -> None:
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(Invalid, _invalid)
+    app.add_error_handler(Unavailable, _unavailable)
     app.set_error_serializer(_serialize_json)

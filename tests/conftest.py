@@ -71,8 +71,7 @@ class Tenant:
     make_key: Callable[..., NewKey]
 
 
-@pytest.fixture
-def tenant(db: psycopg.Connection) -> Tenant:
+def new_tenant(db: psycopg.Connection) -> Tenant:
     """A fresh tenant (unique name, so tests never share rate buckets or rows)."""
     name = f"tenant-{uuid.uuid4().hex[:10]}"
     tenants.create_tenant(db, name)
@@ -95,3 +94,14 @@ def tenant(db: psycopg.Connection) -> Tenant:
         )
 
     return Tenant(name, make_key)
+
+
+@pytest.fixture
+def tenant(db: psycopg.Connection) -> Tenant:
+    return new_tenant(db)
+
+
+@pytest.fixture
+def other_tenant(db: psycopg.Connection) -> Tenant:
+    """A second tenant, for isolation tests."""
+    return new_tenant(db)

@@ -8,10 +8,11 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 import falcon
+from botocore.exceptions import BotoCoreError, ClientError
 from falcon.media.multipart import BodyPart
 from psycopg_pool import ConnectionPool
 
-from libs.errors import Invalid
+from libs.errors import Invalid, Unavailable
 from libs.multipart_upload import MultipartWriter
 from libs.openapi import Operations, json_content, ref
 from libs.storage import Storage
@@ -121,6 +122,10 @@ class MaterialCollection:
             self._discard(form)
             _drain(req)  # at most FORM_OVERHEAD is left: read it, so the answer reaches the client
             raise
+        except (BotoCoreError, ClientError) as exc:
+            self._discard(form)
+            log.error("storage failed during an upload to course %s: %s", course, exc)
+            raise Unavailable("Storage is unavailable; nothing was kept. Try the upload again.") from None
         except BaseException:
             self._discard(form)
             raise

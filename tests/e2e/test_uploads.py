@@ -239,21 +239,8 @@ def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_uplo
     wait_until_clean(storage, db, prefix, course_url)
 
 
-def test_another_tenants_course_is_404(stack, course_url, db, tenant):
-    from services.auth import tenants
-
-    tenants.create_tenant(db, tenant.name + "-x")
-    intruder = {
-        "X-API-Key": tenants.create_key(
-            db,
-            tenant=tenant.name + "-x",
-            scopes=("prep", "check"),
-            label="x",
-            rate_prep=100,
-            rate_check=100,
-            expires_in_days=None,
-        ).secret
-    }
+def test_another_tenants_course_is_404(course_url, other_tenant):
+    intruder = {"X-API-Key": other_tenant.make_key().secret}
     upload = requests.post(
         f"{course_url}/materials",
         headers=intruder,

@@ -71,14 +71,9 @@ def test_report_filters_by_inclusive_dates(client, prep, spend):
     assert report["totals"]["calls"] == 1 and report["totals"]["cost_usd"] == 0.03
 
 
-def test_report_is_per_tenant(client, tenant, spend, db):
-    from services.auth import tenants
-
-    tenants.create_tenant(db, tenant.name + "-b")
-    other = tenants.create_key(
-        db, tenant=tenant.name + "-b", scopes=("check",), label="b", rate_prep=50, rate_check=50, expires_in_days=None
-    )
-    report = client.simulate_get("/api/v1/reports/cost", headers={"X-API-Key": other.secret}).json
+def test_report_is_per_tenant(client, spend, other_tenant):
+    headers = {"X-API-Key": other_tenant.make_key(("check",)).secret}
+    report = client.simulate_get("/api/v1/reports/cost", headers=headers).json
     assert report["totals"]["calls"] == 0 and report["by_model"] == []
 
 

@@ -2,8 +2,6 @@ import uuid
 
 import pytest
 
-from services.auth import tenants
-
 
 def test_create_course_answers_201_with_the_course(client, prep):
     result = client.simulate_post(
@@ -91,13 +89,8 @@ def test_malformed_course_id_is_404(client, prep, path):
     assert client.simulate_get(path, headers=prep).status_code == 404
 
 
-def test_another_tenants_course_is_404_everywhere(client, course, db):
-    other = f"other-{uuid.uuid4().hex[:8]}"
-    tenants.create_tenant(db, other)
-    key = tenants.create_key(
-        db, tenant=other, scopes=("prep", "check"), label="x", rate_prep=100, rate_check=100, expires_in_days=None
-    )
-    headers = {"X-API-Key": key.secret}
+def test_another_tenants_course_is_404_everywhere(client, course, other_tenant):
+    headers = {"X-API-Key": other_tenant.make_key().secret}
     url = f"/api/v1/courses/{course['id']}"
     assert client.simulate_get(url, headers=headers).status_code == 404
     assert client.simulate_patch(url, headers=headers, json={"title": "stolen"}).status_code == 404

@@ -1,0 +1,83 @@
+"""Failures inside the service — S3 refusing a part, the database refusing the row — leave
+no row, object, job or open multipart upload behind."""
+
+import falcon.testing
+import pytest
+import urllib3
+from botocore.exceptions import EndpointConnectionError
+
+from services.uploads import materials
+from services.uploads.app import create_app
+
+
+@pytest.fixture
+def client(settings, pool, redis_client, storage):
+    return falcon.testing.TestClient(create_app(settings, pool=pool, redis_client=redis_client, storage=storage))
+
+
+@pytest.fixture
+def course(client, tenant, db):
+    key = tenant.make_key().secret
+    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
+    course_id = db.execute(
+        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant_id,)
+    ).fetchone()[0]
+    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant_id}/courses/{course_id}/"}
+
+
+def upload(client, course, size: int):
+    content = b"\x00\x00\x00\x18ftypmp42" + bytes(size - 12)
+    body, content_type = urllib3.encode_multipart_formdata(
+        {"source_type": "video", "file": ("clip.mp4", content, "video/mp4")}
+    )
+    return client.simulate_post(
+        f"/api/v1/courses/{course['id']}/materials",
+        body=body,
+        headers={"X-API-Key": course["key"], "Content-Type": content_type},
+    )
+
+
+def assert_nothing_left(storage, db, course):
+    assert storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=course["prefix"]).get("KeyCount", 0) == 0
+    assert (
+        storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=course["prefix"]).get("Uploads", []) == []
+    )
+    assert db.execute("SELECT count(*) FROM source_materials WHERE course_id = %s", (course["id"],)).fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM jobs WHERE course_id = %s", (course["id"],)).fetchone() == (0,)
+
+
+def test_s3_refusing_a_part_aborts_the_upload(client, course, storage, db, monkeypatch):
+    real_upload_part = storage.client.upload_part
+
+    def flaky_upload_part(**kwargs):
+        if kwargs["PartNumber"] == 2:
+            raise EndpointConnectionError(endpoint_url="http://s3.invalid")
+        return real_upload_part(**kwargs)
+
+    monkeypatch.setattr(storage.client, "upload_part", flaky_upload_part)
+    result = upload(client, course, 20 * 1024 * 1024)
+    assert result.status_code == 503
+    assert result.json["title"] == "Service unavailable" and "s3.invalid" not in result.text
+    assert_nothing_left(storage, db, course)
+
+
+def test_database_refusing_the_row_deletes_the_stored_object(client, course, storage, db, monkeypatch):
+    def failing_insert(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(materials, "create_with_job", failing_insert)
+    result = upload(client, course, 3 * 1024 * 1024)
+    assert result.status_code == 500
+    assert_nothing_left(storage, db, course)
+
+
+def test_course_deleted_while_uploading_leaves_nothing(client, course, storage, db, monkeypatch):
+    real_create = materials.create_with_job
+
+    def delete_course_first(conn, **kwargs):
+        db.execute("DELETE FROM courses WHERE id = %s", (course["id"],))
+        return real_create(conn, **kwargs)
+
+    monkeypatch.setattr(materials, "create_with_job", delete_course_first)
+    assert upload(client, course, 1024 * 1024).status_code == 404
+    assert_nothing_left(storage, db, course)
