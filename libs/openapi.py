@@ -103,7 +103,7 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
     return operation
 
 
-def paths_of(routes: Iterable[Route]) -> dict[str, dict]:
+def paths_of(routes: Iterable[Route], tag: str) -> dict[str, dict]:
     paths: dict[str, dict] = {}
     for route in routes:
         spec = getattr(type(route.resource), "openapi", {})
@@ -112,21 +112,20 @@ def paths_of(routes: Iterable[Route]) -> dict[str, dict]:
         methods = route.scopes.keys() if not route.public else spec.keys()
         item = paths.setdefault(_PARAM.sub(r"{\1}", route.path), {})
         for method in methods:
-            item[method.lower()] = _operation(
-                route, method, spec.get(method, {"responses": {"200": {"description": "OK"}}})
-            )
+            operation = _operation(route, method, spec.get(method, {"responses": {"200": {"description": "OK"}}}))
+            item[method.lower()] = {"tags": [tag], **operation}
     return paths
 
 
 def document(service_names: Iterable[str] = SERVICES) -> dict:
     """The merged document of the named services (route tables built without connections:
     only their shape is read)."""
-    paths: dict[str, dict] = {"/health": {"get": _HEALTH}}
+    paths: dict[str, dict] = {"/health": {"get": {"tags": ["health"], **_HEALTH}}}
     schemas = dict(COMPONENTS["schemas"])
     for name in service_names:
         module = importlib.import_module(f"services.{name}.routes")
-        paths[f"/health/{name}"] = {"get": _HEALTH}
-        paths.update(paths_of(module.routes()))
+        paths[f"/health/{name}"] = {"get": {"tags": ["health"], **_HEALTH}}
+        paths.update(paths_of(module.routes(), name))
         schemas.update(getattr(module, "SCHEMAS", {}))
     return {
         "openapi": "3.0.3",
