@@ -80,13 +80,14 @@ class ProcessTable:
     def running(self, name: str) -> bool:
         return self.pid(name) is not None
 
-    def stop(self, name: str, *, timeout: float = 15) -> None:
-        """SIGTERM the process group, then SIGKILL whatever is left after ``timeout``."""
+    def stop(self, name: str, *, timeout: float = 15, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signal the process group (SIGTERM unless ``sig`` says otherwise), then SIGKILL
+        whatever is left after ``timeout``."""
         pid = self.pid(name)
         (self.run_dir / f"{name}.pid").unlink(missing_ok=True)
         if pid is None:
             return
-        _signal_group(pid, signal.SIGTERM)
+        _signal_group(pid, sig)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _group_alive(pid):
             time.sleep(0.05)

@@ -8,6 +8,7 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -293,6 +294,7 @@ class Stack:
                 "-s3.port.lance=0",
                 f"-s3.config={config}",
                 "-master.telemetry=false",
+                "-volume.preStopSeconds=0",  # one node, no peers to hand over to
                 "-master.volumeSizeLimitMB=1024",
                 "-volume.max=0",
             ],
@@ -305,7 +307,9 @@ class Stack:
         return port + 10000 if port + 10000 <= 65535 else port - 10000
 
     def stop_s3(self) -> None:
-        self.processes.stop("seaweedfs")
+        # `weed server` lets SIGTERM and SIGINT go unanswered; its volumes are append-only
+        # files, so after a short grace the KILL that follows loses nothing acknowledged
+        self.processes.stop("seaweedfs", timeout=3)
 
     def ensure_bucket(self) -> None:
         from libs.settings import load_settings
@@ -364,7 +368,9 @@ class Stack:
 
     def stop_services(self) -> None:
         for name in SERVICES:
-            self.processes.stop(name)
+            # SIGINT: gunicorn's quick shutdown; SIGTERM would wait up to graceful_timeout for
+            # nginx's idle keepalive connections, which never end by themselves
+            self.processes.stop(name, sig=signal.SIGINT)
 
     def render_gateway(self) -> Path:
         home = self.root / "nginx"

@@ -14,6 +14,7 @@ from libs.auth import Authenticator
 from libs.encoding import json_default
 from libs.errors import install_error_handling
 from libs.health import Check, Health, database_check, redis_check, storage_check
+from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
 from libs.ratelimit import RateLimiter
 from libs.routing import Route
@@ -52,7 +53,9 @@ def build_app(
         middleware=[
             RequestContext(),
             Cors(settings),
-            AccessControl(Authenticator(pool), RateLimiter(redis_client), route_scopes, protected),
+            AccessControl(
+                Authenticator(pool), RateLimiter(redis_client), KeyCache(redis_client), route_scopes, protected
+            ),
         ]
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.

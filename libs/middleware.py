@@ -10,7 +10,9 @@ from collections.abc import Mapping
 
 import falcon
 
-from libs.auth import Authenticator, Unauthenticated
+from libs.apikeys import hash_key
+from libs.auth import Authenticator, Principal, Unauthenticated
+from libs.keycache import KeyCache
 from libs.log import request_id_var
 from libs.ratelimit import RateLimiter
 from libs.scopes import bucket_scope
@@ -92,6 +94,10 @@ class Cors:
             resp.set_header("Access-Control-Allow-Credentials", "true")
 
 
+def _unauthorized(exc: Unauthenticated) -> falcon.HTTPUnauthorized:
+    return falcon.HTTPUnauthorized(title="Unauthorized", description=str(exc), challenges=['ApiKey header="X-API-Key"'])
+
+
 class AccessControl:
     """Authenticates the key, checks the route's scope, then spends a rate-limit token.
 
@@ -103,11 +109,13 @@ class AccessControl:
         self,
         authenticator: Authenticator,
         limiter: RateLimiter,
+        keys: KeyCache,
         route_scopes: Mapping[tuple[str, str], frozenset[str]],
         protected_templates: frozenset[str],
     ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
+        self._keys = keys
         self._route_scopes = route_scopes
         self._protected = protected_templates
 
@@ -117,12 +125,18 @@ class AccessControl:
         allowed = self._route_scopes.get((req.uri_template, req.method))
         if allowed is None:
             return  # the method is not served here: Falcon answers 405
-        try:
-            principal = self._authenticator.authenticate(req.get_header("X-API-Key"))
-        except Unauthenticated as exc:
-            raise falcon.HTTPUnauthorized(
-                title="Unauthorized", description=str(exc), challenges=['ApiKey header="X-API-Key"']
-            ) from None
+        secret = req.get_header("X-API-Key")
+        digest = hash_key(secret) if secret else ""
+        cached = self._keys.get(digest)
+        if cached is not None:
+            principal = cached.principal
+        else:
+            # The epoch is read before the database: a revocation in between leaves the entry
+            # under an old epoch, so the next request looks the key up again.
+            epoch = self._keys.current_epoch()
+            principal = self._authenticate(secret)
+            if epoch is not None:
+                self._keys.put(digest, principal, epoch)
         req.context.principal = principal
         if not allowed & principal.scopes:
             raise falcon.HTTPForbidden(
@@ -131,9 +145,20 @@ class AccessControl:
             )
         scope = bucket_scope(allowed, principal.scopes)
         decision = self._limiter.hit(principal.tenant_id, scope, principal.rate_limits[scope])
+        if cached is not None and decision.auth_epoch != cached.epoch:
+            # a key was revoked or a tenant deactivated since this one was cached (or Redis is
+            # away and cannot vouch for it): ask the database
+            self._keys.drop(digest)
+            req.context.principal = self._authenticate(secret)
         if not decision.allowed:
             raise falcon.HTTPTooManyRequests(
                 title="Too many requests",
                 description=f"The {scope} rate limit of {principal.rate_limits[scope]} requests per minute is used up.",
                 retry_after=decision.retry_after,
             )
+
+    def _authenticate(self, secret: str | None) -> Principal:
+        try:
+            return self._authenticator.authenticate(secret)
+        except Unauthenticated as exc:
+            raise _unauthorized(exc) from None

@@ -14,11 +14,14 @@ from dataclasses import dataclass
 
 import redis
 
+from libs.keycache import EPOCH_KEY
+
 log = logging.getLogger(__name__)
 
-# KEYS[1]: bucket; ARGV[1]: capacity (= requests per minute).
+# KEYS[1]: bucket; KEYS[2]: the API-key cache epoch (libs/keycache.py), returned in the same
+# round trip; ARGV[1]: capacity (= requests per minute).
 # Refill is continuous at capacity / 60 000 tokens per millisecond.
-# Returns {allowed (0/1), milliseconds until one token is available}.
+# Returns {allowed (0/1), milliseconds until one token is available, epoch}.
 _TOKEN_BUCKET = """
 local capacity = tonumber(ARGV[1])
 local now_parts = redis.call('TIME')
@@ -42,7 +45,11 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 61000)
-return {allowed, wait_ms}
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ''
+end
+return {allowed, wait_ms, epoch}
 """
 
 
@@ -50,6 +57,7 @@ return {allowed, wait_ms}
 class Decision:
     allowed: bool
     retry_after: int  # whole seconds, >= 1 when refused
+    auth_epoch: str | None = None  # None when Redis could not be asked
 
 
 class RateLimiter:
@@ -60,10 +68,13 @@ class RateLimiter:
     def hit(self, tenant_id: str, scope: str, per_minute: int) -> Decision:
         """Spend one token of the (tenant, scope) bucket whose capacity is ``per_minute``."""
         try:
-            allowed, wait_ms = self._script(keys=[f"ratelimit:{tenant_id}:{scope}"], args=[per_minute])
+            allowed, wait_ms, epoch = self._script(
+                keys=[f"ratelimit:{tenant_id}:{scope}", EPOCH_KEY], args=[per_minute]
+            )
         except redis.RedisError as exc:
             log.error("rate limiter unavailable, allowing request: %s", exc)
             return Decision(allowed=True, retry_after=0)
+        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
         if allowed:
-            return Decision(allowed=True, retry_after=0)
-        return Decision(allowed=False, retry_after=max(1, math.ceil(int(wait_ms) / 1000)))
+            return Decision(allowed=True, retry_after=0, auth_epoch=epoch)
+        return Decision(allowed=False, retry_after=max(1, math.ceil(int(wait_ms) / 1000)), auth_epoch=epoch)

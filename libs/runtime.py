@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.db import create_pool
 from libs.log import configure_logging
+from libs.redis_client import create_redis
 from libs.settings import Settings, SettingsError, load_settings
 from libs.storage import Storage, create_storage
 
@@ -44,7 +45,7 @@ def connect(settings: Settings, service: str) -> Dependencies:
     """Open the pool (waiting, so a wrong DSN fails at start), and the Redis and S3 clients."""
     pool = create_pool(settings, name=service)
     pool.open(wait=True, timeout=30)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    client = create_redis(settings.redis_url)
     storage = create_storage(settings)
     if not settings.is_production:
         storage.ensure_bucket()

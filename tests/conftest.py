@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 from devstack.stack import Ports, Stack, default_environment
 from libs.apikeys import NewKey
 from libs.db import create_pool
+from libs.redis_client import create_redis
 from libs.settings import Settings, load_settings
 from libs.storage import Storage, create_storage
 from services.auth import tenants
@@ -51,7 +52,7 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
 
 @pytest.fixture(scope="session")
 def redis_client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url)
+    return create_redis(settings.redis_url)
 
 
 @pytest.fixture(scope="session")

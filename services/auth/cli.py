@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 import psycopg
+import redis
 
 from libs.errors import DomainError
+from libs.keycache import invalidate_cached_keys
+from libs.redis_client import create_redis
 from libs.scopes import parse_scopes
 from libs.settings import Settings, SettingsError, load_settings
 from services.auth import tenants
@@ -86,7 +89,8 @@ def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO) -> None:
+def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO, keys_changed: Callable[[], None]) -> None:
+    """Carry out one command; ``keys_changed`` runs after a key or tenant stops working."""
     match args.command:
         case "create-tenant":
             tenants.create_tenant(conn, args.name)
@@ -129,9 +133,22 @@ def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO) -> None
                 )
         case "revoke-key":
             print(f"revoked key {tenants.revoke_key(conn, args.prefix)}", file=out)
+            keys_changed()
         case "deactivate-tenant":
             tenants.deactivate_tenant(conn, args.name)
+            keys_changed()
             print(f"deactivated tenant {args.name!r}; all its keys stop working now", file=out)
+
+
+def _drop_cached_keys(settings: Settings) -> None:
+    """Services cache keys; tell them to look again. The database change stands either way."""
+    try:
+        invalidate_cached_keys(create_redis(settings.redis_url, timeout=3))
+    except redis.RedisError as exc:
+        print(
+            f"warning: could not reach Redis to tell services at once ({exc}); they stop accepting the key within 30 s",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -139,7 +156,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         args = build_parser().parse_args(argv)
         settings: Settings = load_settings(os.environ if environ is None else environ)
         with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-            run(args, conn, sys.stdout)
+            run(args, conn, sys.stdout, lambda: _drop_cached_keys(settings))
     except (CliError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

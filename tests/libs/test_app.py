@@ -6,11 +6,11 @@ import logging
 import falcon
 import falcon.testing
 import pytest
-import redis
 
 from devstack.processes import free_port
 from libs.app import build_app
 from libs.log import JsonFormatter
+from libs.redis_client import create_redis
 from libs.routing import Route
 from libs.scopes import CHECK_ONLY, PREP_OR_CHECK
 from libs.settings import Settings
@@ -136,7 +136,7 @@ def test_health_reports_every_dependency(client):
 
 
 def test_health_is_503_and_the_limiter_fails_open_when_redis_is_down(settings, pool, storage, tenant):
-    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.3, socket_timeout=0.3)
+    dead = create_redis(f"redis://127.0.0.1:{free_port()}/0")
     client = falcon.testing.TestClient(
         build_app(settings, routes=routes(), pool=pool, redis_client=dead, storage=storage)
     )

@@ -7,6 +7,7 @@ import redis
 
 from devstack.processes import free_port
 from libs.ratelimit import RateLimiter
+from libs.redis_client import create_redis
 
 
 def _spend(redis_url: str, bucket_tenant: str, attempts: int, start_at: float, results) -> None:
@@ -63,7 +64,7 @@ def test_buckets_are_per_tenant_and_per_scope(redis_client):
 
 
 def test_limiter_fails_open_and_logs_when_redis_is_unreachable(caplog):
-    dead = redis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.5)
+    dead = create_redis(f"redis://127.0.0.1:{free_port()}/0")
     limiter = RateLimiter(dead)
     with caplog.at_level(logging.ERROR, logger="libs.ratelimit"):
         decisions = [limiter.hit("t", "prep", 1) for _ in range(3)]

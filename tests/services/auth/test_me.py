@@ -2,6 +2,7 @@ import falcon.testing
 import pytest
 
 from libs.apikeys import generate_key
+from libs.keycache import invalidate_cached_keys
 from services.auth import tenants
 from services.auth.app import create_app
 
@@ -41,10 +42,11 @@ def test_malformed_key_is_401(client):
     assert me(client, "cs_live_' OR 1=1 --").status_code == 401
 
 
-def test_revoked_key_is_401(client, tenant, db):
+def test_revoked_key_is_401(client, tenant, db, redis_client):
     key = tenant.make_key()
     assert me(client, key.secret).status_code == 200
     tenants.revoke_key(db, key.prefix)
+    invalidate_cached_keys(redis_client)  # what the CLI does after a revoke
     result = me(client, key.secret)
     assert result.status_code == 401
     assert "revoked" in result.json["description"]
@@ -58,9 +60,12 @@ def test_expired_key_is_401(client, tenant, db):
     assert "expired" in result.json["description"]
 
 
-def test_key_of_a_deactivated_tenant_is_401(client, tenant, db):
+def test_key_of_a_deactivated_tenant_is_401(client, tenant, db, redis_client):
     keys = [tenant.make_key(), tenant.make_key(("check",))]
+    for key in keys:
+        assert me(client, key.secret).status_code == 200  # now cached
     tenants.deactivate_tenant(db, tenant.name)
+    invalidate_cached_keys(redis_client)
     for key in keys:
         result = me(client, key.secret)
         assert result.status_code == 401

@@ -1,0 +1,73 @@
+"""A per-process cache of authenticated API keys, kept honest by an epoch in Redis.
+
+Without it every request pays a PostgreSQL round trip for its key. A cached key is used only
+while the Redis epoch it was cached under is still current: the admin CLI replaces the epoch
+on every revocation or deactivation, and the rate-limit script already returns the epoch in
+the same round trip it spends a token in, so checking costs nothing extra. When Redis cannot
+be reached nothing is cached or trusted from the cache; a TTL bounds any entry regardless.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+
+from libs.auth import Principal
+
+EPOCH_KEY = "auth:epoch"
+
+
+def invalidate_cached_keys(client: redis.Redis) -> None:
+    """Make every service drop the keys it has cached (after a revoke or a deactivation)."""
+    client.set(EPOCH_KEY, secrets.token_hex(8))
+
+
+@dataclass(frozen=True)
+class Entry:
+    principal: Principal
+    epoch: str
+    expires_at: float  # monotonic time the entry stops being used
+    key_expires_at: datetime | None
+
+
+class KeyCache:
+    def __init__(self, client: redis.Redis, *, ttl: float = 30.0, capacity: int = 10_000) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._capacity = capacity
+        self._entries: dict[str, Entry] = {}
+        self._lock = threading.Lock()
+
+    def current_epoch(self) -> str | None:
+        """The epoch now, or None when Redis cannot say (then nothing may be cached)."""
+        try:
+            value = self._client.get(EPOCH_KEY)
+        except redis.RedisError:
+            return None
+        return value.decode() if value else ""
+
+    def get(self, digest: str) -> Entry | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        expired_key = entry.key_expires_at is not None and entry.key_expires_at <= datetime.now(UTC)
+        if time.monotonic() >= entry.expires_at or expired_key:
+            self.drop(digest)
+            return None
+        return entry
+
+    def put(self, digest: str, principal: Principal, epoch: str) -> None:
+        key_expiry = datetime.fromisoformat(principal.expires_at) if principal.expires_at else None
+        with self._lock:
+            if len(self._entries) >= self._capacity:
+                self._entries.clear()  # rare, and cheaper than tracking recency on every hit
+            self._entries[digest] = Entry(principal, epoch, time.monotonic() + self._ttl, key_expiry)
+
+    def drop(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
