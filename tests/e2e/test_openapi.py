@@ -7,7 +7,7 @@ import schemathesis
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from libs.openapi import SERVICES
+from libs.settings import SERVICES
 
 
 def test_openapi_document_validates_as_openapi_3(stack):

@@ -159,3 +159,21 @@ def test_production_logs_are_one_json_object_per_line():
     entry = json.loads(line)
     assert entry["level"] == "info" and entry["event"] == "request" and entry["service"] == "auth"
     assert entry["method"] == "GET" and entry["status"] == 200 and entry["tenant"] == "Acme"
+
+
+def test_a_protected_responder_without_declared_scopes_refuses_to_build(settings, pool, redis_client, storage):
+    class Forgotten:
+        def on_get(self, req, resp):
+            resp.media = {}
+
+        def on_delete(self, req, resp):
+            resp.media = {}
+
+    with pytest.raises(ValueError, match="no scopes declared for DELETE"):
+        build_app(
+            settings,
+            routes=[Route("/forgotten", Forgotten(), {"GET": PREP_OR_CHECK})],
+            pool=pool,
+            redis_client=redis_client,
+            storage=storage,
+        )
