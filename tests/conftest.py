@@ -3,11 +3,13 @@ services under gunicorn and the nginx gateway, on free ports in a temporary dire
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import falcon.testing
 import psycopg
 import pytest
 import redis
@@ -106,3 +108,28 @@ def tenant(db: psycopg.Connection) -> Tenant:
 def other_tenant(db: psycopg.Connection) -> Tenant:
     """A second tenant, for isolation tests."""
     return new_tenant(db)
+
+
+ClientFactory = Callable[..., falcon.testing.TestClient]
+
+
+@pytest.fixture
+def make_client(settings, pool, redis_client, storage) -> ClientFactory:
+    """``make_client("courses")``: a falcon TestClient of that service's app on the session's
+    real dependencies; keyword arguments replace any of them (``settings=…``, ``storage=…``)."""
+
+    def make(service: str, **overrides: object) -> falcon.testing.TestClient:
+        deps = {"settings": settings, "pool": pool, "redis_client": redis_client, "storage": storage, **overrides}
+        create_app = importlib.import_module(f"services.{service}.app").create_app
+        return falcon.testing.TestClient(create_app(deps.pop("settings"), **deps))
+
+    return make
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest, make_client: ClientFactory) -> falcon.testing.TestClient:
+    """The app of the service whose tests these are (``tests/services/<name>/…``); the auth
+    service elsewhere, since every app shares its middleware."""
+    parts = Path(request.node.path).relative_to(Path(__file__).parent).parts
+    service = parts[1] if parts[0] == "services" else "auth"
+    return make_client(service)

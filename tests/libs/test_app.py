@@ -35,7 +35,7 @@ def routes():
 
 
 @pytest.fixture
-def client(settings, pool, redis_client, storage):
+def echo_client(settings, pool, redis_client, storage):
     cors = Settings(
         **{
             **settings.__dict__,
@@ -47,73 +47,73 @@ def client(settings, pool, redis_client, storage):
     return falcon.testing.TestClient(app)
 
 
-def test_unknown_path_answers_json_404(client):
-    result = client.simulate_get("/nowhere", headers={"Accept": "text/html"})
+def test_unknown_path_answers_json_404(echo_client):
+    result = echo_client.simulate_get("/nowhere", headers={"Accept": "text/html"})
     assert result.status_code == 404
     assert result.headers["content-type"].startswith("application/json")
     assert result.json == {"title": "Not Found", "description": "Not Found"}
 
 
-def test_unsupported_method_answers_json_405(client, tenant):
-    result = client.simulate_delete("/echo", headers={"X-API-Key": tenant.make_key().secret})
+def test_unsupported_method_answers_json_405(echo_client, tenant):
+    result = echo_client.simulate_delete("/echo", headers={"X-API-Key": tenant.make_key().secret})
     assert result.status_code == 405
     assert result.json["title"] == "Method Not Allowed"
 
 
-def test_unexpected_error_is_a_generic_json_500_and_is_logged(client, caplog):
+def test_unexpected_error_is_a_generic_json_500_and_is_logged(echo_client, caplog):
     with caplog.at_level(logging.ERROR):
-        result = client.simulate_get("/broken", headers={"X-Request-ID": "req-500"})
+        result = echo_client.simulate_get("/broken", headers={"X-Request-ID": "req-500"})
     assert result.status_code == 500
     assert result.json["title"] == "Internal server error"
     assert "hunter2" not in result.text and "Traceback" not in result.text
     assert "RuntimeError" in caplog.text and "unhandled error" in caplog.text
 
 
-def test_request_id_is_echoed_when_sane(client):
-    assert client.simulate_get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+def test_request_id_is_echoed_when_sane(echo_client):
+    assert echo_client.simulate_get("/health", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
 
 
-def test_request_id_is_generated_when_absent_or_insane(client):
-    generated = client.simulate_get("/health", headers={"X-Request-ID": "bad id\x7f"}).headers["x-request-id"]
+def test_request_id_is_generated_when_absent_or_insane(echo_client):
+    generated = echo_client.simulate_get("/health", headers={"X-Request-ID": "bad id\x7f"}).headers["x-request-id"]
     assert len(generated) == 32 and generated != "bad id\x7f"
 
 
-def test_route_open_to_both_scopes_accepts_either_key(client, tenant):
+def test_route_open_to_both_scopes_accepts_either_key(echo_client, tenant):
     for scopes in (("prep",), ("check",)):
-        result = client.simulate_get("/echo", headers={"X-API-Key": tenant.make_key(scopes).secret})
+        result = echo_client.simulate_get("/echo", headers={"X-API-Key": tenant.make_key(scopes).secret})
         assert result.status_code == 200
         assert result.json == {"tenant": tenant.name}
 
 
-def test_key_without_the_routes_scope_is_forbidden(client, tenant):
-    result = client.simulate_get("/check-only", headers={"X-API-Key": tenant.make_key(("prep",)).secret})
+def test_key_without_the_routes_scope_is_forbidden(echo_client, tenant):
+    result = echo_client.simulate_get("/check-only", headers={"X-API-Key": tenant.make_key(("prep",)).secret})
     assert result.status_code == 403
     assert "check" in result.json["description"]
 
 
-def test_route_open_to_both_spends_the_check_bucket_when_the_key_has_check(client, tenant):
+def test_route_open_to_both_spends_the_check_bucket_when_the_key_has_check(echo_client, tenant):
     key = tenant.make_key(("prep", "check"), rate_prep=100, rate_check=2).secret
-    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    codes = [echo_client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 
-def test_route_open_to_both_spends_the_prep_bucket_for_a_prep_key(client, tenant):
+def test_route_open_to_both_spends_the_prep_bucket_for_a_prep_key(echo_client, tenant):
     key = tenant.make_key(("prep",), rate_prep=2, rate_check=100).secret
-    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    codes = [echo_client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 
-def test_rate_limited_answer_carries_retry_after(client, tenant):
+def test_rate_limited_answer_carries_retry_after(echo_client, tenant):
     key = tenant.make_key(("check",), rate_check=1).secret
-    client.simulate_get("/echo", headers={"X-API-Key": key})
-    result = client.simulate_get("/echo", headers={"X-API-Key": key})
+    echo_client.simulate_get("/echo", headers={"X-API-Key": key})
+    result = echo_client.simulate_get("/echo", headers={"X-API-Key": key})
     assert result.status_code == 429
     assert int(result.headers["retry-after"]) >= 1
     assert result.json["title"] == "Too many requests"
 
 
-def test_cors_preflight_answers_without_a_key(client):
-    result = client.simulate_options(
+def test_cors_preflight_answers_without_a_key(echo_client):
+    result = echo_client.simulate_options(
         "/echo", headers={"Origin": "https://school.example", "Access-Control-Request-Method": "PATCH"}
     )
     assert result.status_code == 204
@@ -121,15 +121,15 @@ def test_cors_preflight_answers_without_a_key(client):
     assert result.headers["access-control-allow-methods"] == "GET, POST, PATCH"
 
 
-def test_cors_headers_only_for_allowed_origins(client):
-    allowed = client.simulate_get("/health", headers={"Origin": "https://school.example"})
-    other = client.simulate_get("/health", headers={"Origin": "https://evil.example"})
+def test_cors_headers_only_for_allowed_origins(echo_client):
+    allowed = echo_client.simulate_get("/health", headers={"Origin": "https://school.example"})
+    other = echo_client.simulate_get("/health", headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://school.example"
     assert "access-control-allow-origin" not in other.headers
 
 
-def test_health_reports_every_dependency(client):
-    result = client.simulate_get("/health")
+def test_health_reports_every_dependency(echo_client):
+    result = echo_client.simulate_get("/health")
     assert result.status_code == 200
     assert result.json["status"] == "ok"
     assert result.json["checks"] == {"db": "ok", "redis": "ok", "s3": "ok"}
@@ -137,16 +137,16 @@ def test_health_reports_every_dependency(client):
 
 def test_health_is_503_and_the_limiter_fails_open_when_redis_is_down(settings, pool, storage, tenant):
     dead = create_redis(f"redis://127.0.0.1:{free_port()}/0")
-    client = falcon.testing.TestClient(
+    dead_redis_client = falcon.testing.TestClient(
         build_app(settings, routes=routes(), pool=pool, redis_client=dead, storage=storage)
     )
-    health = client.simulate_get("/health")
+    health = dead_redis_client.simulate_get("/health")
     assert health.status_code == 503
     assert health.json["status"] == "degraded"
     assert health.json["checks"]["redis"].startswith("error:")
     assert health.json["checks"]["db"] == "ok"
     key = tenant.make_key(("check",), rate_check=1).secret
-    codes = [client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
+    codes = [dead_redis_client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(3)]
     assert codes == [200, 200, 200]
 
 

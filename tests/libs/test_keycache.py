@@ -4,7 +4,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import falcon.testing
-import pytest
 
 from devstack.processes import free_port
 from libs.auth import Principal
@@ -16,11 +15,6 @@ from services.auth.app import create_app
 
 def me(client, key: str) -> int:
     return client.simulate_get("/api/v1/auth/me", headers={"X-API-Key": key}).status_code
-
-
-@pytest.fixture
-def client(settings, pool, redis_client, storage):
-    return falcon.testing.TestClient(create_app(settings, pool=pool, redis_client=redis_client, storage=storage))
 
 
 def test_a_cached_key_is_served_without_asking_the_database_again(client, tenant, db):

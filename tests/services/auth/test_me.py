@@ -1,15 +1,6 @@
-import falcon.testing
-import pytest
-
 from libs.apikeys import generate_key
 from libs.keycache import invalidate_cached_keys
 from services.auth import tenants
-from services.auth.app import create_app
-
-
-@pytest.fixture
-def client(settings, pool, redis_client, storage):
-    return falcon.testing.TestClient(create_app(settings, pool=pool, redis_client=redis_client, storage=storage))
 
 
 def me(client, key: str | None):

@@ -1,12 +1,4 @@
-import falcon.testing
 import pytest
-
-from services.courses.app import create_app
-
-
-@pytest.fixture
-def client(settings, pool, redis_client, storage):
-    return falcon.testing.TestClient(create_app(settings, pool=pool, redis_client=redis_client, storage=storage))
 
 
 @pytest.fixture

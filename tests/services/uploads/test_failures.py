@@ -1,18 +1,11 @@
 """Failures inside the service — S3 refusing a part, the database refusing the row — leave
 no row, object, job or open multipart upload behind."""
 
-import falcon.testing
 import pytest
 import urllib3
 from botocore.exceptions import EndpointConnectionError
 
 from services.uploads import materials
-from services.uploads.app import create_app
-
-
-@pytest.fixture
-def client(settings, pool, redis_client, storage):
-    return falcon.testing.TestClient(create_app(settings, pool=pool, redis_client=redis_client, storage=storage))
 
 
 @pytest.fixture
