@@ -38,11 +38,29 @@ class Unavailable(DomainError):
 
 
 class Invalid(DomainError):
-    """Input that fails validation; ``field`` names what is wrong."""
+    """Input that fails validation. ``errors`` lists each ``(field, message)``; a single
+    problem may be given as ``Invalid("title: must not be empty", field="title")``."""
 
-    def __init__(self, description: str, *, field: str | None = None) -> None:
+    def __init__(self, description: str, *, field: str | None = None, errors: list[tuple[str, str]] | None = None):
         super().__init__(description)
-        self.field = field
+        if errors is None:
+            name = field or "body"
+            errors = [(name, description.removeprefix(f"{name}: "))]
+        self.errors = errors
+
+    @classmethod
+    def of(cls, problems: list[tuple[str, str]]) -> Invalid:
+        """One error for many problems; the description names the first 50."""
+        shown = "; ".join(f"{name}: {message}" for name, message in problems[:50])
+        return cls(shown + ("; …" if len(problems) > 50 else ""), errors=problems[:200])
+
+
+class ValidationFailed(falcon.HTTPUnprocessableEntity):
+    """The 422 answer: besides title and description, ``errors: [{field, message}]``."""
+
+    def __init__(self, description: str, errors: list[tuple[str, str]]) -> None:
+        super().__init__(title="Invalid input", description=description)
+        self.errors = [{"field": name, "message": message} for name, message in errors]
 
 
 def _not_found(req: falcon.Request, resp: falcon.Response, ex: NotFound, params: Any) -> None:
@@ -54,7 +72,7 @@ def _conflict(req: falcon.Request, resp: falcon.Response, ex: Conflict, params: 
 
 
 def _invalid(req: falcon.Request, resp: falcon.Response, ex: Invalid, params: Any) -> None:
-    raise falcon.HTTPUnprocessableEntity(title="Invalid input", description=ex.description)
+    raise ValidationFailed(ex.description, ex.errors)
 
 
 def _unavailable(req: falcon.Request, resp: falcon.Response, ex: Unavailable, params: Any) -> None:
@@ -73,7 +91,9 @@ def _serialize_json(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
     # Always JSON, whatever the client's Accept header asks for: clients parse one shape.
     # Falcon's built-in titles read "405 Method Not Allowed"; the status line says that already.
     title = re.sub(r"^\d{3} ", "", exc.title or "Error")
-    body = {"title": title, "description": exc.description or title}
+    body: dict[str, Any] = {"title": title, "description": exc.description or title}
+    if isinstance(exc, ValidationFailed):
+        body["errors"] = exc.errors
     resp.content_type = falcon.MEDIA_JSON
     resp.text = json.dumps(body)
 

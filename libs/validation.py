@@ -1,4 +1,5 @@
-"""Validating JSON bodies and query parameters against small declarative schemas.
+"""Request contracts declared once: small field tables that both validate input and describe
+it as JSON Schema for the OpenAPI document, so the two cannot drift apart.
 
 Every problem is collected, so a 422 names each bad field at once, by its path
 (``mappings[2].video_timecode``).
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import falcon
@@ -16,16 +18,58 @@ import falcon
 from libs.errors import Invalid
 
 PG_INT_MAX = 2**31 - 1
+# A JSON Schema pattern for "no NUL anywhere" (PostgreSQL text cannot hold one) and for "some
+# character that is not whitespace"; ECMA and Python regexes read both alike.
+_NO_NUL = r"^[^\u0000]*$"
+_NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+
+Problems = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
 class Text:
+    """A string: at most ``max_length`` characters, no NUL, valid Unicode; ``min_length=1``
+    means "not blank" (whitespace alone does not count)."""
+
     max_length: int
     required: bool = False
     nullable: bool = False
     min_length: int = 0
-    pattern: re.Pattern[str] | None = None
+    pattern: str | None = None  # matched whole; keep it free of NUL and of look-arounds
     pattern_hint: str = ""
+    description: str | None = None
+    format: str | None = None  # OpenAPI's name for what the value is (an opaque "cursor", …)
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.format:
+            schema["format"] = self.format
+        if self.min_length:
+            schema["minLength"] = self.min_length
+        if self.pattern is not None:
+            schema["pattern"] = f"^(?:{self.pattern})$"
+        else:
+            schema["pattern"] = _NOT_BLANK if self.min_length else _NO_NUL
+        return _finish(schema, self)
+
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if not isinstance(value, str):
+            problems.append((path, "must be a string"))
+        elif "\x00" in value:
+            problems.append((path, "must not contain NUL characters"))
+        elif not _is_unicode(value):
+            problems.append((path, "must be valid Unicode text (it holds a lone surrogate)"))
+        elif len(value) > self.max_length:
+            problems.append((path, f"must be at most {self.max_length} characters"))
+        elif len(value.strip()) < self.min_length:
+            shortest = "must not be empty" if self.min_length == 1 else f"must be at least {self.min_length} characters"
+            problems.append((path, shortest))
+        elif self.pattern is not None and not re.fullmatch(self.pattern, value):
+            problems.append((path, f"must be {self.pattern_hint}"))
+        return value
+
+    def parse(self, raw: str) -> Any:
+        return raw
 
 
 @dataclass(frozen=True)
@@ -34,72 +78,188 @@ class Integer:
     maximum: int = PG_INT_MAX
     required: bool = False
     nullable: bool = False
+    description: str | None = None
 
+    def schema(self) -> dict[str, Any]:
+        return _finish({"type": "integer", "minimum": self.minimum, "maximum": self.maximum}, self)
 
-Field = Text | Integer
-
-
-def _check(path: str, value: Any, field: Field, problems: list[str]) -> Any:
-    if value is None:
-        if not field.nullable:
-            problems.append(f"{path}: must not be null")
-        return None
-    if isinstance(field, Text):
-        if not isinstance(value, str):
-            problems.append(f"{path}: must be a string")
-        elif "\x00" in value:
-            problems.append(f"{path}: must not contain NUL characters")
-        elif len(value) > field.max_length:
-            problems.append(f"{path}: must be at most {field.max_length} characters")
-        elif len(value.strip()) < field.min_length:
-            problems.append(
-                f"{path}: must not be empty"
-                if field.min_length == 1
-                else f"{path}: must be at least {field.min_length} characters"
-            )
-        elif field.pattern is not None and not field.pattern.fullmatch(value):
-            problems.append(f"{path}: must be {field.pattern_hint}")
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append((path, "must be an integer"))
+        elif not self.minimum <= value <= self.maximum:
+            problems.append((path, f"must be between {self.minimum} and {self.maximum}"))
         return value
-    if isinstance(value, bool) or not isinstance(value, int):
-        problems.append(f"{path}: must be an integer")
-    elif not field.minimum <= value <= field.maximum:
-        problems.append(f"{path}: must be between {field.minimum} and {field.maximum}")
-    return value
+
+    def parse(self, raw: str) -> Any:
+        # at most 12 characters: int() of thousands of digits is slow, and none is in range
+        if len(raw) > 12 or not re.fullmatch(r"-?[0-9]+", raw):
+            return raw  # check() then names the problem
+        return int(raw)
 
 
-def check_object(
-    body: Any, schema: Mapping[str, Field], problems: list[str], *, path: str = "", require: bool = True
-) -> dict[str, Any]:
-    """Validate ``body`` against ``schema``, appending problems; return the known fields.
-    ``require=False`` (PATCH) ignores ``required``."""
-    prefix = f"{path}." if path else ""
-    if not isinstance(body, dict):
-        problems.append(f"{path or 'body'}: must be a JSON object")
-        return {}
-    result: dict[str, Any] = {}
-    for name in body:
-        if name not in schema:
-            problems.append(f"{prefix}{name}: unknown field")
-    for name, field in schema.items():
-        if name in body:
-            result[name] = _check(f"{prefix}{name}", body[name], field, problems)
-        elif require and field.required:
-            problems.append(f"{prefix}{name}: required")
-    return result
+@dataclass(frozen=True)
+class Day:
+    """A calendar day, ``YYYY-MM-DD``."""
+
+    required: bool = False
+    nullable: bool = False
+    description: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        return _finish({"type": "string", "format": "date"}, self)
+
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if isinstance(value, date):
+            return value
+        try:
+            if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+                raise ValueError
+            return date.fromisoformat(value)
+        except ValueError:
+            problems.append((path, "must be a date YYYY-MM-DD between 0001-01-01 and 9999-12-31"))
+            return None
+
+    def parse(self, raw: str) -> Any:
+        return raw
 
 
-def raise_problems(problems: list[str]) -> None:
+@dataclass(frozen=True)
+class Object:
+    """A JSON object of known ``fields``; unknown ones are refused."""
+
+    fields: Mapping[str, Field]
+    required: bool = False
+    nullable: bool = False
+    min_properties: int = 0
+    description: str | None = None
+
+    def schema(self, *, require: bool = True) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {name: spec.schema() for name, spec in self.fields.items()},
+        }
+        needed = [name for name, spec in self.fields.items() if spec.required] if require else []
+        if needed:
+            schema["required"] = needed
+        if self.min_properties:
+            schema["minProperties"] = self.min_properties
+        return _finish(schema, self)
+
+    def check(self, path: str, value: Any, problems: Problems, *, require: bool = True) -> Any:
+        if not isinstance(value, dict):
+            problems.append((path or "body", "must be a JSON object"))
+            return {}
+        prefix = f"{path}." if path else ""
+        result: dict[str, Any] = {}
+        for name in value:
+            if name not in self.fields:
+                problems.append((f"{prefix}{name}", "unknown field"))
+        for name, spec in self.fields.items():
+            if name in value:
+                result[name] = check(f"{prefix}{name}", value[name], spec, problems)
+            elif require and spec.required:
+                problems.append((f"{prefix}{name}", "required"))
+        if len(value) < self.min_properties and not problems:
+            problems.append((path or "body", f"give at least one of {', '.join(self.fields)}"))
+        return result
+
+
+@dataclass(frozen=True)
+class Array:
+    items: Field
+    min_items: int = 0
+    max_items: int = 10_000
+    required: bool = False
+    nullable: bool = False
+    description: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        schema = {"type": "array", "items": self.items.schema(), "maxItems": self.max_items}
+        if self.min_items:
+            schema["minItems"] = self.min_items
+        return _finish(schema, self)
+
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if not isinstance(value, list) or not self.min_items <= len(value) <= self.max_items:
+            problems.append((path, f"must be a list of {self.min_items} to {self.max_items} items"))
+            return []
+        return [check(f"{path}[{index}]", item, self.items, problems) for index, item in enumerate(value)]
+
+
+Field = Text | Integer | Day | Object | Array
+
+
+def _finish(schema: dict[str, Any], spec: Any) -> dict[str, Any]:
+    if spec.nullable:
+        schema["nullable"] = True
+    if spec.description:
+        schema["description"] = spec.description
+    return schema
+
+
+def _is_unicode(value: str) -> bool:
+    """False when the string holds a lone UTF-16 surrogate (JSON's ``"\\ud800"``), which no
+    UTF-8 encoder, PostgreSQL's included, accepts."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check(path: str, value: Any, spec: Field, problems: Problems) -> Any:
+    """Validate one value against its field, appending ``(path, message)`` problems."""
+    if value is None:
+        if not spec.nullable:
+            problems.append((path, "must not be null"))
+        return None
+    return spec.check(path, value, problems)
+
+
+def raise_problems(problems: Problems) -> None:
+    """Raise one :class:`Invalid` naming every problem, if there are any."""
     if problems:
-        raise Invalid(
-            "; ".join(problems[:50]) + ("; …" if len(problems) > 50 else ""), field=problems[0].split(":", 1)[0]
-        )
+        raise Invalid.of(problems)
 
 
-def validate(body: Any, schema: Mapping[str, Field], *, require: bool = True) -> dict[str, Any]:
-    problems: list[str] = []
-    result = check_object(body, schema, problems, require=require)
+def validate(body: Any, schema: Object, *, require: bool = True) -> dict[str, Any]:
+    """The body's known fields, or :class:`Invalid` naming every problem. ``require=False``
+    (PATCH) ignores ``required``."""
+    problems: Problems = []
+    result = schema.check("", body, problems, require=require)
     raise_problems(problems)
     return result
+
+
+def query(req: falcon.Request, fields: Mapping[str, Field]) -> dict[str, Any]:
+    """The request's query parameters declared in ``fields`` (absent ones are left out), or
+    :class:`Invalid` naming every problem. Undeclared parameters are ignored, as is usual."""
+    problems: Problems = []
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        raw = req.get_param(name)
+        if raw is None:
+            if spec.required:
+                problems.append((name, "required"))
+            continue
+        values[name] = check(name, spec.parse(raw), spec, problems)
+    raise_problems(problems)
+    return values
+
+
+def query_parameters(fields: Mapping[str, Field]) -> list[dict[str, Any]]:
+    """The OpenAPI ``parameters`` that describe ``fields`` as query parameters."""
+    parameters = []
+    for name, spec in fields.items():
+        schema = spec.schema()
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": spec.required, "schema": schema}
+        if "description" in schema:
+            parameter["description"] = schema.pop("description")
+        parameters.append(parameter)
+    return parameters
 
 
 def json_body(req: falcon.Request) -> Any:
@@ -109,16 +269,3 @@ def json_body(req: falcon.Request) -> Any:
             title="Unsupported media type", description="Send the body as application/json."
         )
     return req.get_media()
-
-
-def int_param(req: falcon.Request, name: str, *, default: int, minimum: int, maximum: int) -> int:
-    raw = req.get_param(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name}: must be an integer between {minimum} and {maximum}", field=name) from None
-    if not minimum <= value <= maximum:
-        raise Invalid(f"{name}: must be an integer between {minimum} and {maximum}", field=name)
-    return value

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from libs.errors import Invalid, NotFound
+from libs import materials
+from libs.errors import NotFound
+from libs.pagination import PageRequest, page_of
+from services.courses.schemas import COURSE_INPUT
 
-EDITABLE = ("title", "description", "learning_goal")
+EDITABLE = tuple(COURSE_INPUT.fields)
 
 _RETURNING = (
     " RETURNING id, title, description, learning_goal, expected_knowledge, expected_skills, revision,"
@@ -66,40 +64,19 @@ def update(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dic
 
 def delete(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[str]:
     """Delete the course and everything under it; return the S3 keys of its materials."""
-    keys = [
-        row[0]
-        for row in conn.execute(
-            "SELECT s3_key FROM source_materials WHERE course_id = %s AND tenant_id = %s AND s3_key IS NOT NULL",
-            (course_id, tenant_id),
-        )
-    ]
+    keys = materials.keys_of_course(conn, tenant_id, course_id)
     if conn.execute("DELETE FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)).rowcount == 0:
         raise NotFound("No course with this id.")
     return keys
 
 
-def encode_cursor(created_at: datetime, course_id: object) -> str:
-    raw = json.dumps([created_at.isoformat(), str(course_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, course_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(uuid.UUID(course_id))
-    except (ValueError, TypeError, AttributeError, binascii.Error):
-        raise Invalid("cursor: not a cursor this API returned", field="cursor") from None
-
-
-def page(conn: psycopg.Connection, tenant_id: str, *, limit: int, cursor: str | None) -> dict:
-    """Newest first, by keyset: stable under concurrent inserts, no duplicates or gaps."""
+def page(conn: psycopg.Connection, tenant_id: str, request: PageRequest) -> dict:
+    """Newest first, by keyset (see :mod:`libs.pagination`)."""
     cur = conn.cursor(row_factory=dict_row)
-    if cursor:
-        created_at, after_id = decode_cursor(cursor)
-        rows = cur.execute(_NEXT_PAGE, (tenant_id, created_at, after_id, limit + 1)).fetchall()
+    if request.after:
+        created_at, after_id = request.after
+        rows = cur.execute(_NEXT_PAGE, (tenant_id, created_at, after_id, request.fetch)).fetchall()
     else:
-        rows = cur.execute(_FIRST_PAGE, (tenant_id, limit + 1)).fetchall()
+        rows = cur.execute(_FIRST_PAGE, (tenant_id, request.fetch)).fetchall()
     total = conn.execute("SELECT count(*) FROM courses WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
-    items = rows[:limit]
-    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if len(rows) > limit else None
-    return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
+    return page_of(rows, request, total)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
+from libs import materials
 from libs.encoding import json_default
 from libs.errors import NotFound
 
@@ -28,10 +29,6 @@ _CONCEPTS = """SELECT id, lesson_id, position, title, definition, examples, time
                  FROM concepts WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
 _EXERCISES = """SELECT id, lesson_id, position, description, reference_solution, grading_criteria, difficulty
                   FROM exercises WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_MATERIALS = """SELECT id, source_type, source_url, filename, content_type, size_bytes, status, error_message,
-                       created_at, updated_at
-                  FROM source_materials WHERE course_id = %(course)s AND tenant_id = %(tenant)s
-                 ORDER BY created_at, id"""
 
 
 def _group(rows: list[dict], key: str) -> dict[object, list[dict]]:
@@ -54,14 +51,14 @@ def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
         lessons = cur.execute(_LESSONS, params).fetchall()
         concepts = _group(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
         exercises = _group(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
-        materials = cur.execute(_MATERIALS, params).fetchall()
+        material_list = materials.list_for_course(conn, tenant_id, course_id)
     for lesson in lessons:
         lesson["concepts"] = concepts.get(lesson["id"], [])
         lesson["exercises"] = exercises.get(lesson["id"], [])
     lessons_by_module = _group(lessons, "module_id")
     for module in modules:
         module["lessons"] = lessons_by_module.get(module["id"], [])
-    return {**course, "modules": modules, "materials": materials}
+    return {**course, "modules": modules, "materials": material_list}
 
 
 def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import psycopg
 
@@ -14,7 +14,7 @@ SELECT GROUPING(action) = 0, GROUPING(provider) = 0, GROUPING(model) = 0,
   FROM llm_calls
  WHERE tenant_id = %(tenant)s
    AND (%(start)s::date IS NULL OR created_at >= %(start)s::date)
-   AND (%(end)s::date IS NULL OR created_at < %(end)s::date)
+   AND (%(end)s::date IS NULL OR created_at < %(end)s::date + 1)
  GROUP BY GROUPING SETS ((), (action), (provider), (model))
 """
 
@@ -31,8 +31,9 @@ def _figures(row: tuple) -> dict:
 
 
 def cost_report(conn: psycopg.Connection, tenant_id: str, start: date | None, end: date | None) -> dict:
-    """``start`` and ``end`` are inclusive days (UTC)."""
-    params = {"tenant": tenant_id, "start": start, "end": end + timedelta(days=1) if end else None}
+    """``start`` and ``end`` are inclusive days (UTC); the day after ``end`` is computed by
+    PostgreSQL, whose calendar goes on past Python's 9999-12-31."""
+    params = {"tenant": tenant_id, "start": start, "end": end}
     report = {
         "from": start,
         "to": end,

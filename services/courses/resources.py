@@ -1,7 +1,8 @@
+"""HTTP resources of the courses service: each turns a request into library calls and back."""
+
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import ClassVar
 
 import falcon
@@ -9,17 +10,14 @@ from psycopg_pool import ConnectionPool
 
 from libs.errors import Invalid
 from libs.openapi import Operations, json_content, ref
+from libs.pagination import PARAMETERS as PAGE_PARAMETERS
+from libs.pagination import page_request
 from libs.storage import Storage
-from libs.validation import Text, int_param, json_body, validate
+from libs.validation import json_body, query, query_parameters, validate
 from services.courses import courses, document, lessons, reports, slides
+from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
 log = logging.getLogger(__name__)
-
-COURSE_FIELDS = {
-    "title": Text(max_length=300, min_length=1, required=True),
-    "description": Text(max_length=20_000, nullable=True),
-    "learning_goal": Text(max_length=5_000, nullable=True),
-}
 
 
 def _tenant(req: falcon.Request) -> str:
@@ -35,15 +33,7 @@ class CourseCollection:
         },
         "GET": {
             "summary": "The tenant's courses, newest first",
-            "parameters": [
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
-                {
-                    "name": "cursor",
-                    "in": "query",
-                    "schema": {"type": "string"},
-                    "description": "next_cursor of the previous page",
-                },
-            ],
+            "parameters": PAGE_PARAMETERS,
             "responses": {"200": {"description": "One page", "content": json_content(ref("CoursePage"))}},
         },
     }
@@ -52,7 +42,7 @@ class CourseCollection:
         self._pool = pool
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        fields = validate(json_body(req), COURSE_FIELDS)
+        fields = validate(json_body(req), COURSE_INPUT)
         with self._pool.connection() as conn:
             course = courses.create(conn, _tenant(req), fields)
         resp.status = falcon.HTTP_201
@@ -60,9 +50,9 @@ class CourseCollection:
         resp.media = course
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        limit = int_param(req, "limit", default=20, minimum=1, maximum=100)
+        request = page_request(req)
         with self._pool.connection() as conn:
-            resp.media = courses.page(conn, _tenant(req), limit=limit, cursor=req.get_param("cursor"))
+            resp.media = courses.page(conn, _tenant(req), request)
 
 
 class CourseItem:
@@ -115,9 +105,7 @@ class CourseItem:
         resp.data = rendered.body
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
-        fields = validate(json_body(req), COURSE_FIELDS, require=False)
-        if not fields:
-            raise Invalid("body: give at least one of title, description, learning_goal", field="body")
+        fields = validate(json_body(req), COURSE_PATCH, require=False)
         with self._pool.connection() as conn:
             resp.media = courses.update(conn, _tenant(req), str(course_id), fields)
 
@@ -181,24 +169,11 @@ class SlideMapping:
             resp.media = {"mappings": slides.list_pairs(conn, _tenant(req), str(course_id))}
 
 
-def _day(req: falcon.Request, name: str) -> date | None:
-    raw = req.get_param(name)
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name}: must be a date YYYY-MM-DD", field=name) from None
-
-
 class CostReport:
     openapi: ClassVar[Operations] = {
         "GET": {
             "summary": "The tenant's LLM spend: totals and by action, provider and model",
-            "parameters": [
-                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
-                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
-            ],
+            "parameters": query_parameters(COST_QUERY),
             "responses": {"200": {"description": "The report", "content": json_content(ref("CostReport"))}},
         }
     }
@@ -207,7 +182,8 @@ class CostReport:
         self._pool = pool
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        start, end = _day(req, "from"), _day(req, "to")
+        days = query(req, COST_QUERY)
+        start, end = days.get("from"), days.get("to")
         if start and end and start > end:
             raise Invalid("from: must not be after to", field="from")
         with self._pool.connection() as conn:

@@ -1,13 +1,41 @@
-"""OpenAPI schemas of the courses service's bodies and answers."""
+"""The courses service's contracts: request fields declared once (they validate requests and
+describe them), and the OpenAPI schemas of its answers."""
 
 from __future__ import annotations
+
+from libs.pagination import page_schema
+from libs.validation import Array, Day, Integer, Object, Text
+
+TIMECODE_PATTERN = "[0-9]{2}:[0-5][0-9]:[0-5][0-9]"
+
+COURSE_INPUT = Object(
+    {
+        "title": Text(max_length=300, min_length=1, required=True),
+        "description": Text(max_length=20_000, nullable=True),
+        "learning_goal": Text(max_length=5_000, nullable=True),
+    }
+)
+COURSE_PATCH = Object(COURSE_INPUT.fields, min_properties=1)
+SLIDE_VIDEO_PAIR = Object(
+    {
+        "slide_number": Integer(minimum=1, maximum=100_000, required=True),
+        "video_timecode": Text(
+            max_length=8, required=True, pattern=TIMECODE_PATTERN, pattern_hint="a timecode HH:MM:SS"
+        ),
+    }
+)
+SLIDE_MAPPING_BATCH = Object({"mappings": Array(SLIDE_VIDEO_PAIR, min_items=1, max_items=10_000, required=True)})
+COST_QUERY = {
+    "from": Day(description="First day (UTC) to count, inclusive"),
+    "to": Day(description="Last day (UTC) to count, inclusive"),
+}
 
 S = {"type": "string"}
 NS = {"type": "string", "nullable": True}
 UUID = {"type": "string", "format": "uuid"}
 TS = {"type": "string", "format": "date-time"}
 STRINGS = {"type": "array", "items": S}
-TIMECODE = {"type": "string", "pattern": "^[0-9]{2}:[0-5][0-9]:[0-5][0-9]$"}
+TIMECODE = {"type": "string", "pattern": f"^{TIMECODE_PATTERN}$"}
 
 
 def obj(properties: dict, required: list[str] | None = None) -> dict:
@@ -85,8 +113,6 @@ MATERIAL = obj(
         "updated_at": TS,
     }
 )
-PAIR = obj({"slide_number": {"type": "integer", "minimum": 1, "maximum": 100000}, "video_timecode": TIMECODE})
-PAIR["additionalProperties"] = False
 FIGURES = {
     "calls": {"type": "integer"},
     "tokens_in": {"type": "integer"},
@@ -102,34 +128,9 @@ def _breakdown(key: str) -> dict:
 
 SCHEMAS = {
     "Course": obj(COURSE_FIELDS),
-    "CourseInput": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["title"],
-        "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": 300},
-            "description": {"type": "string", "maxLength": 20000, "nullable": True},
-            "learning_goal": {"type": "string", "maxLength": 5000, "nullable": True},
-        },
-    },
-    "CoursePatch": {
-        "type": "object",
-        "additionalProperties": False,
-        "minProperties": 1,
-        "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": 300},
-            "description": {"type": "string", "maxLength": 20000, "nullable": True},
-            "learning_goal": {"type": "string", "maxLength": 5000, "nullable": True},
-        },
-    },
-    "CoursePage": obj(
-        {
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Course"}},
-            "total": {"type": "integer"},
-            "limit": {"type": "integer"},
-            "next_cursor": NS,
-        }
-    ),
+    "CourseInput": COURSE_INPUT.schema(),
+    "CoursePatch": COURSE_PATCH.schema(require=False),
+    "CoursePage": page_schema({"$ref": "#/components/schemas/Course"}),
     "CourseDocument": obj(
         {
             **COURSE_FIELDS,
@@ -143,20 +144,8 @@ SCHEMAS = {
     "Concept": CONCEPT,
     "Exercise": EXERCISE,
     "Material": MATERIAL,
-    "SlideMappingBatch": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["mappings"],
-        "properties": {
-            "mappings": {
-                "type": "array",
-                "minItems": 1,
-                "maxItems": 10000,
-                "items": {"$ref": "#/components/schemas/SlideVideoPair"},
-            }
-        },
-    },
-    "SlideVideoPair": PAIR,
+    "SlideMappingBatch": SLIDE_MAPPING_BATCH.schema(),
+    "SlideVideoPair": SLIDE_VIDEO_PAIR.schema(),
     "SlideMapping": obj({"mappings": {"type": "array", "items": {"$ref": "#/components/schemas/SlideVideoPair"}}}),
     "CostReport": obj(
         {

@@ -77,9 +77,12 @@ def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
     assert tables(scratch) == SCHEMA
-    assert not functions(scratch) & {"bump_course_revision"}
+    # the newest (0006) replaced 0005's per-row trigger function; undoing it brings that back
+    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {"bump_course_revision"}
     assert apply(scratch) == [applied[-1]]
-    assert functions(scratch) & {"bump_course_revision"}
+    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {
+        "bump_course_revision_once"
+    }
 
 
 def test_concepts_carry_a_pgvector_embedding(scratch):

@@ -1,0 +1,90 @@
+"""Keyset pagination over ``(created_at, id)``: ``limit`` and an opaque ``cursor`` in,
+``{items, total, limit, next_cursor}`` out. Stable under concurrent inserts: no duplicates,
+no gaps, and the cost of a page does not grow with how deep it is."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import falcon
+
+from libs.errors import Invalid
+from libs.validation import Integer, Text, query, query_parameters
+
+DEFAULT_LIMIT = 20
+# Declared once: the validator and the OpenAPI parameters both read these.
+QUERY = {
+    "limit": Integer(minimum=1, maximum=100, description=f"Items per page (default {DEFAULT_LIMIT})"),
+    "cursor": Text(
+        max_length=200,
+        pattern="[A-Za-z0-9_-]+",
+        pattern_hint="a next_cursor this API returned",
+        format="cursor",
+        description="next_cursor of the previous page",
+    ),
+}
+PARAMETERS = query_parameters(QUERY)
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the client asked for: ``after`` is the (created_at, id) of the previous page's
+    last item, or None for the first page."""
+
+    limit: int
+    after: tuple[datetime, str] | None
+
+    @property
+    def fetch(self) -> int:
+        """Rows to fetch: one more than the page, to learn whether another page follows."""
+        return self.limit + 1
+
+
+def page_request(req: falcon.Request) -> PageRequest:
+    """``limit`` and ``cursor`` of the request, or 422 naming the bad one."""
+    values = query(req, QUERY)
+    cursor = values.get("cursor")
+    return PageRequest(values.get("limit", DEFAULT_LIMIT), decode_cursor(cursor) if cursor else None)
+
+
+def encode_cursor(created_at: datetime, item_id: object) -> str:
+    raw = json.dumps([created_at.isoformat(), str(item_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, item_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(uuid.UUID(item_id))
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise Invalid("cursor: not a cursor this API returned", field="cursor") from None
+
+
+def page_of(rows: Sequence[dict[str, Any]], request: PageRequest, total: int) -> dict[str, Any]:
+    """The answer for ``rows`` fetched in order with ``LIMIT request.fetch``; each row has
+    ``created_at`` and ``id``."""
+    items = list(rows[: request.limit])
+    more = len(rows) > request.limit
+    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more else None
+    return {"items": items, "total": total, "limit": request.limit, "next_cursor": next_cursor}
+
+
+def page_schema(item: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of a page of ``item``s."""
+    return {
+        "type": "object",
+        "required": ["items", "total", "limit", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": item},
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+            "next_cursor": {"type": "string", "nullable": True},
+        },
+    }
