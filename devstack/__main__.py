@@ -6,7 +6,16 @@ import argparse
 import os
 import sys
 
-from devstack.stack import REPO, Ports, Stack, default_environment, read_env_file, write_env_file
+from devstack.stack import (
+    REPO,
+    Ports,
+    PortTaken,
+    Stack,
+    default_environment,
+    move_out_of_ephemeral,
+    read_env_file,
+    write_env_file,
+)
 
 DATA = REPO / ".data"
 ENV_FILE = DATA / "local.env"
@@ -22,8 +31,12 @@ def local_stack() -> Stack:
     defaults = default_environment(ports)
     kept = read_env_file(ENV_FILE) if ENV_FILE.exists() else {}
     # Settings a newer version added (a new service's port, say) join the kept ones; kept
-    # values, passwords above all, never change.
+    # values, passwords above all, never change, except ports kept from before they left
+    # the ephemeral range: those move to the new defaults (a port is no secret).
     env = {**defaults, **kept}
+    env, moved = move_out_of_ephemeral(env, ports)
+    if moved:
+        print(f"{ENV_FILE}: moved ports out of the ephemeral range: {', '.join(moved)}", file=sys.stderr)
     if env != kept:
         write_env_file(ENV_FILE, env)
     if os.environ.get("GATEWAY_PORT"):  # an override at `make up` time wins
@@ -39,6 +52,9 @@ def main() -> int:
     if command == "up":
         try:
             stack.up()
+        except PortTaken as exc:  # nothing was started: say which port, and stop there
+            print(f"make up failed: {exc}", file=sys.stderr)
+            return 1
         except RuntimeError as exc:
             print(f"make up failed: {exc}\nlogs: {stack.root / 'logs'}", file=sys.stderr)
             stack.down()  # leave nothing half-started behind

@@ -1,0 +1,70 @@
+"""The Falcon services, each under its own gunicorn master."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+from devstack.processes import ProcessTable, wait_until
+from libs.settings import SERVICES
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def answers(url: str) -> bool:
+    """Whether anything answers HTTP at ``url``, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
+class Services:
+    def __init__(self, env: Mapping[str, str], processes: ProcessTable, ports: Mapping[str, int]) -> None:
+        self.env = env
+        self.processes = processes
+        self.ports = ports
+
+    def env_for_services(self) -> dict[str, str]:
+        # worker counts come from libs/gunicorn_config.py (WEB_WORKERS / WEB_THREADS override)
+        return {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
+
+    def start(self) -> None:
+        for name in SERVICES:
+            self.processes.start(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:libs.gunicorn_config",
+                    "--bind",
+                    f"127.0.0.1:{self.ports[name]}",
+                    f"services.{name}.wsgi:app",
+                ],
+                env=self.env_for_services(),
+                cwd=REPO,
+            )
+        for name in SERVICES:
+            # the master binds before its workers boot: wait for a worker to answer
+            wait_until(
+                lambda n=name: answers(f"http://127.0.0.1:{self.ports[n]}/health"),
+                timeout=60,
+                what=f"the {name} service",
+                log=self.processes.log_path(name),
+            )
+
+    def stop(self) -> None:
+        for name in SERVICES:
+            # SIGINT: gunicorn's quick shutdown; SIGTERM would wait up to graceful_timeout for
+            # nginx's idle keepalive connections, which never end by themselves
+            self.processes.stop(name, sig=signal.SIGINT)
