@@ -127,9 +127,10 @@ class Ports:
     postgres: int = 25432
     redis: int = 26379
     s3: int = 28333
-    # SeaweedFS' internal servers; every one is set so nothing lands on a default port
+    # SeaweedFS' internal servers; every one is set so nothing lands on a default port.
+    # The volume server is not 28080: its gRPC twin would be 18080, a common alt-HTTP port.
     seaweed_master: int = 29333
-    seaweed_volume: int = 28080
+    seaweed_volume: int = 28180
     seaweed_filer: int = 28888
     gateway: int = SERVICE_PORTS["gateway"]
     services: dict[str, int] = field(default_factory=lambda: {name: SERVICE_PORTS[name] for name in SERVICES})
