@@ -6,18 +6,55 @@ one) and let a slow upload hold one thread rather than a whole process.
 
 import contextlib
 import ctypes
+import json
 import os
+import re
+import socket
+import sys
 from pathlib import Path
+
+import gunicorn.util
 
 worker_class = "gthread"
 # Processes rather than threads carry the load: the GIL lets one thread of a process run
 # Python at a time. Measured with make bench on 2 cores: 4 workers x 2 threads served the
 # course read about 20% faster than 2 x 4.
 workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
-threads = int(os.environ.get("WEB_THREADS", "2"))
+
+# Request threads per worker, by service (WEB_THREADS overrides them all). The JSON services
+# are CPU-bound under the GIL: 2, measured as above. An upload mostly waits on the client's
+# socket and on S3, and holds its thread for as long as the client takes to send the file,
+# so a few slow uploads must not take every thread of the service: uploads gets more. Memory
+# bounds how many: an upload holds up to ~32 MiB of part buffers (8 MiB parts, three in
+# flight and one filling), so 4 threads x 4 workers (2 cores) is at most 512 MiB of buffers.
+THREADS_BY_SERVICE = {"uploads": 4}
+DEFAULT_THREADS = 2
+
+
+def service_name(argv: list[str]) -> str | None:
+    """The service gunicorn was asked to serve, from its app argument
+    (``services.uploads.wsgi:app`` → ``uploads``), so no service needs its own flags."""
+    for arg in argv:
+        match = re.fullmatch(r"services\.(\w+)\.wsgi(:\w+)?", arg)
+        if match:
+            return match.group(1)
+    return None
+
+
+threads = int(os.environ.get("WEB_THREADS") or THREADS_BY_SERVICE.get(service_name(sys.argv) or "", DEFAULT_THREADS))
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes first
 timeout = 120
 graceful_timeout = 25
+
+# Request size limits just above the gateway's (large_client_header_buffers 4 7k in
+# gateway/templates/gateway.conf.template), so nginx, which answers in JSON, refuses first
+# and everything it passes on fits here. The request line: nginx's 7 KiB, gunicorn's maximum
+# of 8190. One header line: nginx's 7 KiB plus room for what nginx appends (X-Forwarded-For).
+# The header count: nginx holds at most 1 KiB + 4 x 7 KiB of headers, and "a:\r\n" (4 bytes)
+# is the shortest line, so at most ~7400 of them, plus the few nginx adds.
+limit_request_line = 8190
+limit_request_field_size = 8190
+limit_request_fields = 8192
 # Several gunicorn masters share a home directory; their control sockets would collide.
 control_socket_disable = True
 # Heartbeat files on tmpfs, so a slow disk never looks like a hung worker.
@@ -31,3 +68,31 @@ if Path("/dev/shm").is_dir():  # noqa: S108
 _M_ARENA_MAX = -8
 with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
     ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, 2)
+
+
+# gunicorn answers what it cannot parse itself, with an HTML page that echoes the offending
+# input, and it has no setting for that body. The gateway refuses such requests first; this
+# keeps the API's JSON errors (title and description, no request text) for whatever reaches
+# gunicorn anyway (a direct call, or a limit nginx and gunicorn disagree on).
+_DESCRIPTIONS = {
+    400: "The request could not be parsed.",
+    403: "The request was refused.",
+    414: "The request line is too long.",
+    417: "The Expect header is not supported.",
+    431: "The request headers are too large.",
+    501: "The server does not implement what the request needs.",
+}
+
+
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps(
+        {"title": reason, "description": _DESCRIPTIONS.get(status_int, "The server failed to handle this request.")}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+gunicorn.util.write_error = write_json_error
