@@ -48,6 +48,7 @@ class Settings:
     openai_api_key: str | None = None
     deepseek_api_key: str | None = None
     max_upload_bytes: int = 1024**3
+    max_concurrent_uploads_per_tenant: int = 4
     ports: Mapping[str, int] = field(default_factory=dict)
 
     @property
@@ -153,6 +154,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("DEEPSEEK_API_KEY", "deepseek_api_key", _text, False),
     ("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), True),
     ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
+    ("MAX_CONCURRENT_UPLOADS_PER_TENANT", "max_concurrent_uploads_per_tenant", _integer(1, 1000), False),
 )
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document
