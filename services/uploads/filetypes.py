@@ -99,7 +99,6 @@ ACCEPTED = {
         ".flac": ("audio/flac", _flac, "a FLAC audio file"),
     },
 }
-SOURCE_TYPES = ("video", "presentation", "text", "web")
 
 
 class Mismatch(ValueError):
@@ -128,14 +127,3 @@ def check_content(source_type: str, filename: str, head: bytes) -> str:
     if not sniff(head[:SNIFF_BYTES]):
         raise Mismatch(f"file: expected {description} for {filename!r}, but its content is something else")
     return content_type
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(filename: str) -> str:
-    """A file name that can never leave its key prefix: the last path segment, ASCII letters,
-    digits, dot, dash and underscore only, no leading dots, at most 120 characters."""
-    last = re.split(r"[\\/]", filename)[-1]
-    cleaned = _UNSAFE.sub("_", last).lstrip("._")[-120:]
-    return cleaned or "file"

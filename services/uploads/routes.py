@@ -1,10 +1,15 @@
+"""The uploads service's route table and the schemas of its bodies and answers."""
+
 from __future__ import annotations
 
+import redis
 from psycopg_pool import ConnectionPool
 
+from libs import materials
 from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.storage import Storage
+from libs.upload_slots import UploadSlots
 from services.uploads.resources import MaterialCollection, MaterialItem
 
 MATERIALS = "/api/v1/courses/{course_id:uuid}/materials"
@@ -14,11 +19,17 @@ SCHEMAS = {
         "type": "object",
         "required": ["source_type"],
         "properties": {
-            "source_type": {"type": "string", "enum": ["video", "presentation", "text", "web"]},
-            "file": {"type": "string", "format": "binary"},
-            "source_url": {"type": "string", "format": "uri", "maxLength": 2048},
+            "source_type": {"type": "string", "enum": list(materials.SOURCE_TYPES)},
+            "file": {"type": "string", "format": "binary", "description": "Required unless source_type is web"},
+            "source_url": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": materials.MAX_URL,
+                "description": "Only for source_type web: an http(s) URL of a public host, without credentials",
+            },
         },
     },
+    "Material": materials.MATERIAL_SCHEMA,
     "MaterialList": {
         "type": "object",
         "required": ["items"],
@@ -28,12 +39,20 @@ SCHEMAS = {
 
 
 def routes(
-    pool: ConnectionPool | None = None, storage: Storage | None = None, *, max_upload_bytes: int = 1024**3
+    pool: ConnectionPool | None = None,
+    storage: Storage | None = None,
+    redis_client: redis.Redis | None = None,
+    *,
+    max_upload_bytes: int = 1024**3,
+    uploads_per_tenant: int = 4,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
+    slots = UploadSlots(redis_client, per_tenant=uploads_per_tenant) if redis_client is not None else None
     return [
         Route(
-            MATERIALS, MaterialCollection(pool, storage, max_upload_bytes), {"POST": PREP_ONLY, "GET": PREP_OR_CHECK}
+            MATERIALS,
+            MaterialCollection(pool, storage, slots, max_upload_bytes),
+            {"POST": PREP_ONLY, "GET": PREP_OR_CHECK},
         ),
         Route(
             MATERIALS + "/{material_id:uuid}", MaterialItem(pool, storage), {"GET": PREP_OR_CHECK, "DELETE": PREP_ONLY}

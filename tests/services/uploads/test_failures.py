@@ -5,7 +5,7 @@ import pytest
 import urllib3
 from botocore.exceptions import EndpointConnectionError
 
-from services.uploads import materials
+from libs import materials
 
 
 @pytest.fixture
@@ -67,9 +67,9 @@ def test_database_refusing_the_row_deletes_the_stored_object(client, course, sto
 def test_course_deleted_while_uploading_leaves_nothing(client, course, storage, db, monkeypatch):
     real_create = materials.create_with_job
 
-    def delete_course_first(conn, **kwargs):
+    def delete_course_first(conn, tenant_id, **kwargs):
         db.execute("DELETE FROM courses WHERE id = %s", (course["id"],))
-        return real_create(conn, **kwargs)
+        return real_create(conn, tenant_id, **kwargs)
 
     monkeypatch.setattr(materials, "create_with_job", delete_course_first)
     assert upload(client, course, 1024 * 1024).status_code == 404

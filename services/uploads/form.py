@@ -1,0 +1,253 @@
+"""The material form read from the socket: its fields checked, its file streamed into S3."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import falcon
+from botocore.exceptions import BotoCoreError, ClientError
+from falcon.media.multipart import BodyPart, MultipartParseError
+
+from libs import materials, urlpolicy
+from libs.errors import Invalid, Unavailable
+from libs.multipart_upload import MultipartWriter
+from libs.storage import Storage
+from services.uploads import filetypes
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 1024 * 1024
+# Room for the form's boundaries, part headers and text fields next to the file itself.
+FORM_OVERHEAD = 64 * 1024
+FIELDS = ("source_type", "file", "source_url")
+MAX_NAME = 64
+# Falcon's own limit on one part's headers (MultipartParseOptions.max_body_part_headers_size).
+MAX_PART_HEADERS = 8192
+
+
+def too_large(limit: int) -> falcon.HTTPContentTooLarge:
+    return falcon.HTTPContentTooLarge(title="Payload too large", description=f"file: the upload limit is {limit} bytes")
+
+
+def _malformed(description: str) -> falcon.HTTPBadRequest:
+    return falcon.HTTPBadRequest(title="Malformed form", description=description)
+
+
+def check_request(req: falcon.Request, max_upload_bytes: int) -> None:
+    """What the headers alone can refuse, before a byte of the body is read."""
+    if req.content_length is None:
+        # Falcon's form parser needs the length, and it lets us refuse big files unread
+        raise falcon.HTTPLengthRequired(
+            title="Length required", description="Send the form with a Content-Length header."
+        )
+    if req.content_length > max_upload_bytes + FORM_OVERHEAD:
+        raise too_large(max_upload_bytes)
+    if not (req.content_type or "").startswith("multipart/form-data"):
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type", description="Send the material as multipart/form-data."
+        )
+
+
+@dataclass
+class Form:
+    """What the multipart form said, and the S3 upload its file went to."""
+
+    source_type: str | None = None
+    source_url: str | None = None
+    filename: str | None = None
+    content_type: str | None = None
+    writer: MultipartWriter | None = None
+    size: int | None = None
+    head: bytes = b""  # the file's first bytes, checked once source_type is known
+    seen: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str | None:
+        return self.writer.key if self.writer else None
+
+    def discard(self, storage: Storage) -> None:
+        """Leave nothing of the file behind: abort its upload, or delete the object it became."""
+        if self.writer is None:
+            return
+        try:
+            if self.writer.finished:
+                storage.delete_objects([self.writer.key])
+            else:
+                self.writer.abort()
+        except Exception:
+            log.exception("could not discard the upload of %s", self.writer.key)
+
+
+def receive(req: falcon.Request, storage: Storage, *, key_for: Callable[[str], str], max_upload_bytes: int) -> Form:
+    """Read the form from the request, streaming its file to the object ``key_for(filename)``,
+    and complete the upload. On any failure nothing is kept, and the error says what was
+    wrong with the request (4xx) or that storage failed (503)."""
+    form = Form()
+    try:
+        try:
+            for part in req.get_media():
+                _read_part(part, form, storage, key_for, max_upload_bytes)
+        except MultipartParseError as exc:
+            raise _malformed(_describe_parse_error(exc)) from None
+        except falcon.HTTPInvalidHeader:
+            raise _malformed("form: the Content-Type header needs a boundary of 1 to 70 characters") from None
+        _check_form(form)
+        if form.writer:
+            form.size = form.writer.complete()
+    except falcon.HTTPContentTooLarge:
+        form.discard(storage)
+        _drain(req)  # at most FORM_OVERHEAD is left: read it, so the answer reaches the client
+        raise
+    except (BotoCoreError, ClientError) as exc:
+        form.discard(storage)
+        log.error("storage failed during an upload to %s: %s", form.key, exc)
+        raise Unavailable("Storage is unavailable; nothing was kept. Try the upload again.") from None
+    except BaseException:
+        form.discard(storage)
+        raise
+    return form
+
+
+_PARSE_ERRORS = {
+    "incomplete body part headers": f"form: a part's headers are incomplete or longer than {MAX_PART_HEADERS} bytes",
+    "unexpected form structure": "form: the body does not follow the multipart boundaries it announced",
+    "maximum number of form body parts exceeded": "form: too many parts",
+}
+
+
+def _describe_parse_error(exc: MultipartParseError) -> str:
+    # Falcon's descriptions are mapped to ours: they may quote what the client sent.
+    return _PARSE_ERRORS.get(exc.description or "", "form: the multipart body is malformed")
+
+
+def _part_names(part: BodyPart) -> tuple[str, str | None]:
+    """The part's field name and file name, as checked text."""
+    try:
+        name, filename = part.name, part.filename
+    except UnicodeDecodeError:
+        raise Invalid(
+            "file: a part's Content-Disposition (its name or filename) is not UTF-8 text", field="file"
+        ) from None
+    except MultipartParseError:  # a filename* in a charset it is not written in
+        raise Invalid("file: the filename* parameter is not valid text in its charset", field="file") from None
+    if not name:
+        raise Invalid('form: a part has no name (Content-Disposition: form-data; name="…")', field="form")
+    if name not in FIELDS:
+        shown = name if len(name) <= MAX_NAME and name.isprintable() else "a part"
+        raise Invalid(f"{shown}: unknown field (expected source_type, file or source_url)", field=shown)
+    return name, filename
+
+
+def _read_part(
+    part: BodyPart, form: Form, storage: Storage, key_for: Callable[[str], str], max_upload_bytes: int
+) -> None:
+    name, filename = _part_names(part)
+    if name in form.seen:
+        raise Invalid(f"{name}: given more than once", field=name)
+    form.seen.add(name)
+    if name == "source_type":
+        form.source_type = _text_field(part, name, 32)
+        if form.source_type not in materials.SOURCE_TYPES:
+            raise Invalid(f"source_type: must be one of {', '.join(materials.SOURCE_TYPES)}", field=name)
+        _check_source_url_allowed(form)
+    elif name == "source_url":
+        raw = _text_field(part, name, materials.MAX_URL)
+        form.source_url = urlpolicy.check_public_url(raw)
+        _check_source_url_allowed(form)
+    else:
+        _stream_file(part, filename, form, storage, key_for, max_upload_bytes)
+
+
+def _check_filename(filename: str | None) -> str:
+    if not filename:
+        raise Invalid("file: must be a file part with a filename", field="file")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in filename):
+        raise Invalid("file: the filename must not contain control characters", field="file")
+    if len(filename) > materials.MAX_FILENAME:
+        raise Invalid(f"file: the filename must be at most {materials.MAX_FILENAME} characters", field="file")
+    return filename
+
+
+def _stream_file(
+    part: BodyPart,
+    filename: str | None,
+    form: Form,
+    storage: Storage,
+    key_for: Callable[[str], str],
+    max_upload_bytes: int,
+) -> None:
+    form.filename = _check_filename(filename)
+    if form.source_type is not None:  # refuse a wrong extension before reading the file
+        _expect(form.source_type, form.filename)
+    head = part.stream.read(filetypes.SNIFF_BYTES)
+    if not head:
+        raise Invalid("file: is empty", field="file")
+    if form.source_type is not None:
+        form.content_type = _sniff(form.source_type, form.filename, head)
+    form.writer = MultipartWriter(storage, key_for(form.filename), form.content_type or "application/octet-stream")
+    form.writer.write(head)
+    while chunk := part.stream.read(READ_SIZE):
+        if form.writer.size + len(chunk) > max_upload_bytes:
+            raise too_large(max_upload_bytes)
+        form.writer.write(chunk)
+    form.head = head
+
+
+def _check_source_url_allowed(form: Form) -> None:
+    # Checked as soon as both fields are known, whatever their order in the form.
+    if form.source_url is not None and form.source_type not in (None, "web"):
+        raise Invalid(
+            f"source_url: only a web material takes a source_url; a {form.source_type} material takes a file",
+            field="source_url",
+        )
+
+
+def _check_form(form: Form) -> None:
+    if form.source_type is None:
+        raise Invalid("source_type: required (video, presentation, text or web)", field="source_type")
+    if form.source_type == "web":
+        if form.writer:
+            raise Invalid("file: a web material takes a source_url, not a file", field="file")
+        if not form.source_url:
+            raise Invalid("source_url: required for a web material", field="source_url")
+    elif not form.writer:
+        raise Invalid(f"file: required for a {form.source_type} material", field="file")
+    if form.writer and form.content_type is None:  # the file came before source_type
+        form.content_type = _sniff(form.source_type, form.filename, form.head)
+
+
+def _drain(req: falcon.Request) -> None:
+    with contextlib.suppress(OSError):
+        while req.bounded_stream.read(READ_SIZE):
+            pass
+
+
+def _text_field(part: BodyPart, name: str, limit: int) -> str:
+    raw = part.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise Invalid(f"{name}: must be at most {limit} bytes", field=name)
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise Invalid(f"{name}: must be UTF-8 text", field=name) from None
+    if not text or "\x00" in text:
+        raise Invalid(f"{name}: must be non-empty text", field=name)
+    return text
+
+
+def _expect(source_type: str, filename: str) -> None:
+    try:
+        filetypes.expected_for(source_type, filename)
+    except filetypes.Mismatch as exc:
+        raise Invalid(f"file: {exc}", field="file") from None
+
+
+def _sniff(source_type: str, filename: str, head: bytes) -> str:
+    try:
+        return filetypes.check_content(source_type, filename, head)
+    except filetypes.Mismatch as exc:
+        raise Invalid(str(exc) if str(exc).startswith("file:") else f"file: {exc}", field="file") from None
