@@ -1,34 +1,36 @@
-"""The OpenAPI 3 document of the public surface, built from the services' route tables.
+"""Building the OpenAPI 3 document from route tables.
 
 Each resource class documents its operations in an ``openapi`` mapping (method → operation:
 summary, parameters, requestBody, success responses); scopes come from the route table and
 the error responses every operation can give (401, 403, 404, 422, 429, …) are added here, so
-the document and the code cannot drift apart.
+the document and the code cannot drift apart. Which services make up the public surface is
+not known here: the caller hands each one's routes and schemas to :func:`document`.
 """
 
 from __future__ import annotations
 
 import copy
-import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from libs.routing import Route
-from libs.settings import SERVICES
 
 # method → OpenAPI operation object, as resource classes declare them
 Operations = dict[str, dict[str, Any]]
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+VALIDATION_ERROR = {"$ref": "#/components/schemas/ValidationError"}
 
 
 def json_content(schema: dict) -> dict:
     return {"application/json": {"schema": schema}}
 
 
-def error(description: str, headers: dict | None = None) -> dict:
-    response: dict[str, Any] = {"description": description, "content": json_content(ERROR)}
+def error(description: str, headers: dict | None = None, *, schema: dict = ERROR) -> dict:
+    """An error response: JSON ``{title, description}`` (``schema`` may name a richer one)."""
+    response: dict[str, Any] = {"description": description, "content": json_content(schema)}
     if headers:
         response["headers"] = headers
     return response
@@ -47,6 +49,26 @@ COMPONENTS: dict[str, Any] = {
             "type": "object",
             "required": ["title", "description"],
             "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
+        },
+        "ValidationError": {
+            "type": "object",
+            "required": ["title", "description", "errors"],
+            "properties": {
+                "title": {"type": "string"},
+                "description": {"type": "string", "description": "Every problem, in one sentence"},
+                "errors": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": {
+                            "field": {"type": "string", "description": "Path of the field: mappings[2].video_timecode"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
         },
         "Health": {
             "type": "object",
@@ -93,12 +115,14 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
         )
     if _PARAM.search(route.path):
         responses.setdefault("404", error("No such resource for this tenant"))
+    invalid = "A field is missing, unknown, of the wrong type or out of range"
     if "requestBody" in operation:
         responses.setdefault("400", error("The body is not valid JSON"))
+        responses.setdefault("413", error("The body is over the size limit"))
         responses.setdefault("415", error("The body is not application/json"))
-        responses.setdefault("422", error("A field is missing, unknown, of the wrong type or out of range"))
+        responses.setdefault("422", error(invalid, schema=VALIDATION_ERROR))
     elif any(p.get("in") == "query" for p in operation.get("parameters", [])):
-        responses.setdefault("422", error("A query parameter is malformed or out of range"))
+        responses.setdefault("422", error("A query parameter is malformed or out of range", schema=VALIDATION_ERROR))
     return operation
 
 
@@ -116,23 +140,32 @@ def paths_of(routes: Iterable[Route], tag: str) -> dict[str, dict]:
     return paths
 
 
-def document(service_names: Iterable[str] = SERVICES) -> dict:
-    """The merged document of the named services (route tables built without connections:
-    only their shape is read)."""
+@dataclass(frozen=True)
+class ServiceDocs:
+    """What one service adds to the document: its routes and the schemas they reference."""
+
+    name: str
+    routes: list[Route]
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+
+
+def document(services: Iterable[ServiceDocs]) -> dict:
+    """The merged document of ``services``, each tagged with its name and with its own
+    ``/health/<name>``."""
     paths: dict[str, dict] = {"/health": {"get": {"tags": ["health"], **_HEALTH}}}
     schemas = dict(COMPONENTS["schemas"])
-    for name in service_names:
-        module = importlib.import_module(f"services.{name}.routes")
-        paths[f"/health/{name}"] = {"get": {"tags": ["health"], **_HEALTH}}
-        paths.update(paths_of(module.routes(), name))
-        schemas.update(getattr(module, "SCHEMAS", {}))
+    for service in services:
+        paths[f"/health/{service.name}"] = {"get": {"tags": ["health"], **_HEALTH}}
+        paths.update(paths_of(service.routes, service.name))
+        schemas.update(service.schemas)
     return {
         "openapi": "3.0.3",
         "info": {
             "title": "Course Supporter API",
             "version": "1.0.0",
             "description": "Turns course materials into a structured course. Authenticate with the "
-            "X-API-Key header; every error is JSON {title, description}.",
+            "X-API-Key header; every error is JSON {title, description}, and a 422 also lists "
+            "errors: [{field, message}].",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

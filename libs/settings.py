@@ -49,7 +49,10 @@ class Settings:
     deepseek_api_key: str | None = None
     max_upload_bytes: int = 1024**3
     max_concurrent_uploads_per_tenant: int = 4
+    max_json_bytes: int = 1024**2
     ports: Mapping[str, int] = field(default_factory=dict)
+    # Base URL of each service (SERVICES) as the others reach it: /health probes their liveness.
+    service_urls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
@@ -155,6 +158,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), True),
     ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
     ("MAX_CONCURRENT_UPLOADS_PER_TENANT", "max_concurrent_uploads_per_tenant", _integer(1, 1000), False),
+    ("MAX_JSON_BYTES", "max_json_bytes", _integer(1024, 64 * 1024**2), False),
 )
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document
@@ -186,9 +190,24 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             ports[service] = _PORT(environ[name]) if environ.get(name) else default
         except ValueError as exc:
             problems.append(f"{name}: {exc} (got {environ[name]!r})")
+    service_urls: dict[str, str] = {}
+    for service in SERVICES:
+        name = f"{service.upper()}_URL"
+        try:
+            # by default the service's port on this host, as in the local stack
+            service_urls[service] = (
+                _url("http", "https")(environ[name])
+                if environ.get(name)
+                else f"http://127.0.0.1:{ports.get(service, SERVICE_PORTS[service])}"
+            )
+        except ValueError as exc:
+            problems.append(f"{name}: {exc} (got {environ[name]!r})")
+    if values.get("cors_allow_credentials") and "*" in values.get("cors_allowed_origins", ()):
+        # a wildcard that echoes any Origin back with credentials lets every site act as the user
+        problems.append("CORS_ALLOWED_ORIGINS: must list origins, not '*', while CORS_ALLOW_CREDENTIALS is true")
     if problems:
         raise SettingsError(problems)
-    return Settings(**values, ports=ports)
+    return Settings(**values, ports=ports, service_urls=service_urls)
 
 
 def _shown(name: str, raw: str) -> str:

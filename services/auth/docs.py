@@ -8,7 +8,7 @@ from functools import cached_property
 import falcon
 from swagger_ui_bundle import swagger_ui_path
 
-from libs.openapi import document
+from services.openapi import document
 
 _PAGE = """<!doctype html>
 <html lang="en">

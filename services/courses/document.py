@@ -14,28 +14,12 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import materials
+from libs import materials, structure
 from libs.encoding import json_default
 from libs.errors import NotFound
 
 _COURSE = """SELECT id, title, description, learning_goal, expected_knowledge, expected_skills, revision,
                     created_at, updated_at FROM courses WHERE id = %(course)s AND tenant_id = %(tenant)s"""
-_MODULES = """SELECT id, position, title, description, learning_goal, expected_knowledge, expected_skills, difficulty
-                FROM modules WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_LESSONS = """SELECT id, module_id, position, title, video_start_timecode, video_end_timecode, slide_start, slide_end
-                FROM lessons WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_CONCEPTS = """SELECT id, lesson_id, position, title, definition, examples, timecodes, slide_references,
-                      web_references
-                 FROM concepts WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_EXERCISES = """SELECT id, lesson_id, position, description, reference_solution, grading_criteria, difficulty
-                  FROM exercises WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-
-
-def _group(rows: list[dict], key: str) -> dict[object, list[dict]]:
-    groups: dict[object, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(row.pop(key), []).append(row)
-    return groups
 
 
 def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
@@ -47,17 +31,8 @@ def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
         course = cur.execute(_COURSE, params).fetchone()
         if course is None:
             raise NotFound("No course with this id.")
-        modules = cur.execute(_MODULES, params).fetchall()
-        lessons = cur.execute(_LESSONS, params).fetchall()
-        concepts = _group(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
-        exercises = _group(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
+        modules = structure.read(conn, tenant_id, course_id)
         material_list = materials.list_for_course(conn, tenant_id, course_id)
-    for lesson in lessons:
-        lesson["concepts"] = concepts.get(lesson["id"], [])
-        lesson["exercises"] = exercises.get(lesson["id"], [])
-    lessons_by_module = _group(lessons, "module_id")
-    for module in modules:
-        module["lessons"] = lessons_by_module.get(module["id"], [])
     return {**course, "modules": modules, "materials": material_list}
 
 

@@ -8,13 +8,14 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs import structure
 from libs.errors import Invalid
 from libs.openapi import Operations, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
 from libs.storage import Storage
 from libs.validation import json_body, query, query_parameters, validate
-from services.courses import courses, document, lessons, reports, slides
+from services.courses import courses, document, reports, slides
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ class LessonItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, lesson_id: object) -> None:
         with self._pool.connection() as conn:
-            resp.media = lessons.get(conn, _tenant(req), str(course_id), str(lesson_id))
+            resp.media = structure.read_lesson(conn, _tenant(req), str(course_id), str(lesson_id))
 
 
 class SlideMapping:

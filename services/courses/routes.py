@@ -13,7 +13,7 @@ from services.courses.resources import (
     LessonItem,
     SlideMapping,
 )
-from services.courses.schemas import SCHEMAS  # noqa: F401  (read by libs.openapi)
+from services.courses.schemas import SCHEMAS  # noqa: F401  (read by services.openapi)
 
 COURSE = "/api/v1/courses/{course_id:uuid}"
 

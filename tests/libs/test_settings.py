@@ -82,3 +82,20 @@ def test_secret_values_are_never_echoed():
 def test_conninfo_quotes_special_characters_in_credentials():
     settings = load_settings({**REQUIRED, "POSTGRES_PASSWORD": "p@ss/w:rd"})
     assert "p%40ss%2Fw%3Ard@db:5432/course_supporter" in settings.postgres_conninfo
+
+
+def test_a_wildcard_origin_with_credentials_is_refused_at_start_up():
+    found = problems({**REQUIRED, "CORS_ALLOWED_ORIGINS": '["*"]', "CORS_ALLOW_CREDENTIALS": "true"})
+    assert found == ["CORS_ALLOWED_ORIGINS: must list origins, not '*', while CORS_ALLOW_CREDENTIALS is true"]
+
+
+def test_a_wildcard_origin_without_credentials_is_allowed():
+    settings = load_settings({**REQUIRED, "CORS_ALLOWED_ORIGINS": '["*"]', "CORS_ALLOW_CREDENTIALS": "false"})
+    assert settings.cors_allowed_origins == ("*",)
+
+
+def test_the_json_body_cap_defaults_to_one_mebibyte_and_is_bounded():
+    assert load_settings(REQUIRED).max_json_bytes == 1024**2
+    assert problems({**REQUIRED, "MAX_JSON_BYTES": "10"}) == [
+        "MAX_JSON_BYTES: must be between 1024 and 67108864 (got '10')"
+    ]

@@ -1,0 +1,21 @@
+"""The public surface's OpenAPI document: every service's route table and schemas, merged.
+
+It lives here, where the services are known, so that ``libs`` knows none of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from libs.openapi import ServiceDocs
+from libs.openapi import document as merge
+from libs.settings import SERVICES
+
+
+def document() -> dict:
+    """The merged document (route tables are built without connections: only their shape is read)."""
+    parts = []
+    for name in SERVICES:
+        module = importlib.import_module(f"services.{name}.routes")
+        parts.append(ServiceDocs(name, module.routes(), getattr(module, "SCHEMAS", {})))
+    return merge(parts)
