@@ -14,7 +14,7 @@ from libs.apikeys import hash_key
 from libs.auth import Authenticator, Principal, Unauthenticated
 from libs.keycache import KeyCache
 from libs.log import request_id_var
-from libs.ratelimit import RateLimiter
+from libs.ratelimit import Decision, RateLimiter
 from libs.scopes import bucket_scope
 from libs.settings import Settings
 
@@ -98,12 +98,24 @@ def _unauthorized(exc: Unauthenticated) -> falcon.HTTPUnauthorized:
     return falcon.HTTPUnauthorized(title="Unauthorized", description=str(exc), challenges=['ApiKey header="X-API-Key"'])
 
 
+def _forbidden(allowed: frozenset[str]) -> falcon.HTTPForbidden:
+    return falcon.HTTPForbidden(
+        title="Forbidden",
+        description=f"This API key lacks the scope this endpoint needs: {' or '.join(sorted(allowed))}.",
+    )
+
+
 class AccessControl:
     """Authenticates the key, checks the route's scope, then spends a rate-limit token.
 
     ``route_scopes`` maps ``(uri_template, method)`` to the scopes a route declares; what is
     absent from it is public (the app factory makes sure every responder of a protected route
     is in it, so the rest are Falcon's own 405 and OPTIONS answers).
+
+    A key found in the :class:`KeyCache` costs no database query: the token is spent together
+    with a check of the epoch it was cached under, and when that epoch is stale (or Redis
+    cannot vouch for it) nothing is spent and the key is authenticated again before its scopes
+    and limits are used.
     """
 
     def __init__(
@@ -124,35 +136,54 @@ class AccessControl:
             return  # public, or not served here (Falcon answers 404 or 405)
         secret = req.get_header("X-API-Key")
         digest = hash_key(secret) if secret else ""
+        decision: Decision | None = None
         cached = self._keys.get(digest)
-        if cached is not None:
-            principal = cached.principal
-        else:
+        if cached is None:
             # The epoch is read before the database: a revocation in between leaves the entry
             # under an old epoch, so the next request looks the key up again.
             epoch = self._keys.current_epoch()
-            principal = self._authenticate(secret)
-            if epoch is not None:
-                self._keys.put(digest, principal, epoch)
+        elif not allowed & cached.principal.scopes:
+            # The scopes may have been widened since: a 403 only on the current epoch's word
+            # (a rare answer, so the extra round trip does not matter).
+            epoch = self._keys.current_epoch()
+            if epoch == cached.epoch:
+                req.context.principal = cached.principal
+                raise _forbidden(allowed)
+        else:
+            decision = self._spend(allowed, cached.principal, epoch=cached.epoch)
+            if not decision.stale and decision.auth_epoch is not None:
+                req.context.principal = cached.principal
+                self._enforce(decision, allowed, cached.principal)
+                return
+            # Revoked, deactivated or changed since it was cached, or Redis is away and cannot
+            # vouch for it. The script read this epoch before the database is asked below.
+            epoch = decision.auth_epoch
+        if cached is not None:
+            self._keys.drop(digest)
+        principal = self._authenticate(secret)
+        if epoch is not None:
+            self._keys.put(digest, principal, epoch)
         req.context.principal = principal
         if not allowed & principal.scopes:
-            raise falcon.HTTPForbidden(
-                title="Forbidden",
-                description=f"This API key lacks the scope this endpoint needs: {' or '.join(sorted(allowed))}.",
-            )
+            raise _forbidden(allowed)
+        if decision is None or decision.stale:
+            decision = self._spend(allowed, principal)
+        # else Redis failed this very request and the limiter failed open: not asked twice
+        self._enforce(decision, allowed, principal)
+
+    def _spend(self, allowed: frozenset[str], principal: Principal, *, epoch: str | None = None) -> Decision:
         scope = bucket_scope(allowed, principal.scopes)
-        decision = self._limiter.hit(principal.tenant_id, scope, principal.rate_limits[scope])
-        if cached is not None and decision.auth_epoch != cached.epoch:
-            # a key was revoked or a tenant deactivated since this one was cached (or Redis is
-            # away and cannot vouch for it): ask the database
-            self._keys.drop(digest)
-            req.context.principal = self._authenticate(secret)
-        if not decision.allowed:
-            raise falcon.HTTPTooManyRequests(
-                title="Too many requests",
-                description=f"The {scope} rate limit of {principal.rate_limits[scope]} requests per minute is used up.",
-                retry_after=decision.retry_after,
-            )
+        return self._limiter.hit(principal.tenant_id, scope, principal.rate_limits[scope], epoch=epoch)
+
+    def _enforce(self, decision: Decision, allowed: frozenset[str], principal: Principal) -> None:
+        if decision.allowed:
+            return
+        scope = bucket_scope(allowed, principal.scopes)
+        raise falcon.HTTPTooManyRequests(
+            title="Too many requests",
+            description=f"The {scope} rate limit of {principal.rate_limits[scope]} requests per minute is used up.",
+            retry_after=decision.retry_after,
+        )
 
     def _authenticate(self, secret: str | None) -> Principal:
         try:

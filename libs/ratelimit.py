@@ -3,13 +3,18 @@
 A Lua script reads, refills and spends the bucket in one atomic step using Redis' own
 clock, so every worker of every service sees exactly the same bucket. If Redis cannot be
 reached the limiter fails open: availability of the API matters more than exact limits for
-the few seconds Redis is away, and the failure is logged and shown by ``/health``.
+the few seconds Redis is away. ``/health`` shows the failure, and each limiter logs one
+warning a minute while it lasts (one per request would flood the logs exactly when an
+operator needs to read them).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -19,10 +24,19 @@ from libs.keycache import EPOCH_KEY
 log = logging.getLogger(__name__)
 
 # KEYS[1]: bucket; KEYS[2]: the API-key cache epoch (libs/keycache.py), returned in the same
-# round trip; ARGV[1]: capacity (= requests per minute).
+# round trip; ARGV[1]: capacity (= requests per minute); ARGV[2], optional: the epoch the
+# caller's cached key was authenticated under. When it is no longer current nothing is spent:
+# the caller must authenticate the key again before its scopes and limits mean anything.
 # Refill is continuous at capacity / 60 000 tokens per millisecond.
-# Returns {allowed (0/1), milliseconds until one token is available, epoch}.
+# Returns {allowed (0/1), milliseconds until one token is available, epoch, stale (0/1)}.
 _TOKEN_BUCKET = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ''
+end
+if ARGV[2] ~= nil and ARGV[2] ~= epoch then
+  return {0, 0, epoch, 1}
+end
 local capacity = tonumber(ARGV[1])
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
@@ -45,12 +59,10 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 61000)
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ''
-end
-return {allowed, wait_ms, epoch}
+return {allowed, wait_ms, epoch, 0}
 """
+
+WARN_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,23 +70,56 @@ class Decision:
     allowed: bool
     retry_after: int  # whole seconds, >= 1 when refused
     auth_epoch: str | None = None  # None when Redis could not be asked
+    stale: bool = False  # the caller's epoch is not current: nothing was spent, nothing decided
 
 
 class RateLimiter:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        warn_every: float = WARN_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._script = client.register_script(_TOKEN_BUCKET)
+        self._warn_every = warn_every
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._warned_at: float | None = None
+        self._unlimited = 0  # requests let through unlimited since the last warning
 
-    def hit(self, tenant_id: str, scope: str, per_minute: int) -> Decision:
-        """Spend one token of the (tenant, scope) bucket whose capacity is ``per_minute``."""
+    def hit(self, tenant_id: str, scope: str, per_minute: int, *, epoch: str | None = None) -> Decision:
+        """Spend one token of the (tenant, scope) bucket whose capacity is ``per_minute``.
+
+        With ``epoch`` (the key cache's epoch of the caller's key) nothing is spent when the
+        epoch is no longer current: the decision is then ``stale``. When Redis cannot be
+        reached the request is allowed and the decision's ``auth_epoch`` is None.
+        """
+        args = [per_minute] if epoch is None else [per_minute, epoch]
         try:
-            allowed, wait_ms, epoch = self._script(
-                keys=[f"ratelimit:{tenant_id}:{scope}", EPOCH_KEY], args=[per_minute]
+            allowed, wait_ms, current, stale = self._script(
+                keys=[f"ratelimit:{tenant_id}:{scope}", EPOCH_KEY], args=args
             )
         except redis.RedisError as exc:
-            log.error("rate limiter unavailable, allowing request: %s", exc)
+            self._warn_unavailable(exc)
             return Decision(allowed=True, retry_after=0)
-        epoch = epoch.decode() if isinstance(epoch, bytes) else str(epoch)
+        current = current.decode() if isinstance(current, bytes) else str(current)
+        if stale:
+            return Decision(allowed=False, retry_after=0, auth_epoch=current, stale=True)
         if allowed:
-            return Decision(allowed=True, retry_after=0, auth_epoch=epoch)
-        return Decision(allowed=False, retry_after=max(1, math.ceil(int(wait_ms) / 1000)), auth_epoch=epoch)
+            return Decision(allowed=True, retry_after=0, auth_epoch=current)
+        return Decision(allowed=False, retry_after=max(1, math.ceil(int(wait_ms) / 1000)), auth_epoch=current)
+
+    def _warn_unavailable(self, exc: redis.RedisError) -> None:
+        with self._lock:
+            self._unlimited += 1
+            now = self._clock()
+            if self._warned_at is not None and now - self._warned_at < self._warn_every:
+                return
+            self._warned_at, let_through, self._unlimited = now, self._unlimited, 0
+        log.warning(
+            "rate limiter unavailable, allowing requests without a limit (%d since the last warning): %s",
+            let_through,
+            exc,
+        )
