@@ -36,6 +36,7 @@ def hash_key(secret: str) -> str:
 
 
 def display_prefix(secret: str) -> str:
+    """The part of a key that is stored and shown: the kind marker and 12 hex characters."""
     kind_end = len("cs_live_")
     return secret[: kind_end + PREFIX_HEX]
 

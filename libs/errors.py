@@ -99,6 +99,7 @@ def _serialize_json(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
 
 
 def install_error_handling(app: falcon.App) -> None:
+    """Map domain errors to JSON HTTP errors with fixed titles; anything else to a logged, generic 500."""
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)

@@ -21,6 +21,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def database_url(settings: Settings) -> str:
+    """The SQLAlchemy-style URL yoyo wants, from the same settings the services use."""
     return (
         f"postgresql+psycopg://{quote(settings.postgres_user, safe='')}:"
         f"{quote(settings.postgres_password, safe='')}@{settings.postgres_host}:"
@@ -50,6 +51,7 @@ def rollback(settings: Settings, *, steps: int | None = 1) -> list[str]:
 
 
 def status(settings: Settings) -> list[tuple[str, bool]]:
+    """Every migration with whether it is applied, oldest first."""
     backend = get_backend(database_url(settings))
     migrations = read_migrations(str(MIGRATIONS_DIR))
     applied = {m.id for m in backend.to_rollback(migrations)}
@@ -57,6 +59,7 @@ def status(settings: Settings) -> list[tuple[str, bool]]:
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """The command line; exit status 2 for bad settings."""
     parser = argparse.ArgumentParser(prog="migrate", description=__doc__)
     parser.add_argument("command", choices=["apply", "rollback", "rollback-all", "status"])
     args = parser.parse_args(argv)

@@ -25,6 +25,7 @@ VALIDATION_ERROR = {"$ref": "#/components/schemas/ValidationError"}
 
 
 def json_content(schema: dict) -> dict:
+    """A ``content`` object holding ``schema`` as ``application/json``."""
     return {"application/json": {"schema": schema}}
 
 
@@ -37,6 +38,7 @@ def error(description: str, headers: dict | None = None, *, schema: dict = ERROR
 
 
 def ref(name: str) -> dict:
+    """A reference to the component schema ``name``."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
@@ -127,6 +129,7 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
 
 
 def paths_of(routes: Iterable[Route], tag: str) -> dict[str, dict]:
+    """The OpenAPI path items of ``routes``, each operation tagged with ``tag``."""
     paths: dict[str, dict] = {}
     for route in routes:
         spec = getattr(type(route.resource), "openapi", {})

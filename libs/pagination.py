@@ -55,11 +55,13 @@ def page_request(req: falcon.Request) -> PageRequest:
 
 
 def encode_cursor(created_at: datetime, item_id: object) -> str:
+    """The opaque cursor after the item created at ``created_at`` with ``item_id``."""
     raw = json.dumps([created_at.isoformat(), str(item_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) inside a cursor, or 422 when it is not one this API made."""
     try:
         created_at, item_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return datetime.fromisoformat(created_at), str(uuid.UUID(item_id))

@@ -9,6 +9,7 @@ from redis.retry import Retry
 
 
 def create_redis(url: str, *, timeout: float = 1.0) -> redis.Redis:
+    """A client with short socket timeouts and no retries (see the module docstring)."""
     return redis.Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
     )

@@ -53,6 +53,7 @@ def connect(settings: Settings, service: str) -> Dependencies:
 
 
 def serve(service: str, factory: AppFactory, environ: Mapping[str, str]) -> falcon.App:
+    """The WSGI app of ``service``: settings, logging and connections from ``environ``, then ``factory``."""
     settings = settings_or_exit(environ)
     configure_logging(settings, service)
     deps = connect(settings, service)

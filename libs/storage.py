@@ -36,6 +36,7 @@ class Storage:
 
 
 def create_storage(settings: Settings) -> Storage:
+    """S3 storage with short connect timeouts and bounded retries, so a dead endpoint fails fast."""
     client = boto3.client(
         "s3",
         endpoint_url=settings.s3_endpoint,

@@ -71,13 +71,14 @@ def db(settings: Settings) -> Iterator[psycopg.Connection]:
 @dataclass(frozen=True)
 class Tenant:
     name: str
+    id: str
     make_key: Callable[..., NewKey]
 
 
 def new_tenant(db: psycopg.Connection) -> Tenant:
     """A fresh tenant (unique name, so tests never share rate buckets or rows)."""
     name = f"tenant-{uuid.uuid4().hex[:10]}"
-    tenants.create_tenant(db, name)
+    tenant_id = tenants.create_tenant(db, name)
 
     def make_key(
         scopes: tuple[str, ...] = ("prep", "check"),
@@ -96,7 +97,7 @@ def new_tenant(db: psycopg.Connection) -> Tenant:
             expires_in_days=expires_in_days,
         )
 
-    return Tenant(name, make_key)
+    return Tenant(name, tenant_id, make_key)
 
 
 @pytest.fixture

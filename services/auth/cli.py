@@ -93,8 +93,8 @@ def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO, keys_ch
     """Carry out one command; ``keys_changed`` runs after a key or tenant stops working."""
     match args.command:
         case "create-tenant":
-            tenants.create_tenant(conn, args.name)
-            print(f"created tenant {args.name!r}", file=out)
+            tenant_id = tenants.create_tenant(conn, args.name)
+            print(f"created tenant {args.name!r} (id {tenant_id})", file=out)
         case "create-key":
             key = tenants.create_key(
                 conn,

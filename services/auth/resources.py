@@ -1,3 +1,5 @@
+"""HTTP resources of the auth service."""
+
 from __future__ import annotations
 
 from typing import ClassVar

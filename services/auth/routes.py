@@ -1,3 +1,5 @@
+"""The auth service's route table: who the calling key is, and the API documentation."""
+
 from __future__ import annotations
 
 from libs.routing import Route

@@ -42,12 +42,14 @@ def _tenant_id(conn: psycopg.Connection, name: str) -> str:
     return row[0]
 
 
-def create_tenant(conn: psycopg.Connection, name: str) -> None:
+def create_tenant(conn: psycopg.Connection, name: str) -> str:
+    """Create the tenant; return its id."""
     try:
         with conn.transaction():
-            conn.execute("INSERT INTO tenants (name) VALUES (%s)", (name,))
+            row = conn.execute("INSERT INTO tenants (name) VALUES (%s) RETURNING id", (name,)).fetchone()
     except pg_errors.UniqueViolation:
         raise Conflict(f"tenant {name!r} already exists") from None
+    return str(row[0])
 
 
 def create_key(

@@ -1,3 +1,5 @@
+"""The courses service's app factory."""
+
 from __future__ import annotations
 
 import falcon
@@ -11,4 +13,5 @@ from services.courses.routes import routes
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
+    """The courses service: courses, their documents, lessons, slide mapping, cost report."""
     return build_app(settings, routes=routes(pool, storage), pool=pool, redis_client=redis_client, storage=storage)

@@ -1,3 +1,5 @@
+"""The courses service's route table, each route with the scopes that may call it."""
+
 from __future__ import annotations
 
 from psycopg_pool import ConnectionPool

@@ -9,13 +9,9 @@ from libs.errors import NotFound
 from services.courses import courses
 
 
-def tenant_id_of(db, tenant) -> str:
-    return str(db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0])
-
-
 @pytest.fixture
 def owned_course(db, tenant) -> tuple[str, str]:
-    tenant_id = tenant_id_of(db, tenant)
+    tenant_id = tenant.id
     return tenant_id, str(courses.create(db, tenant_id, {"title": "Structured"})["id"])
 
 
@@ -69,7 +65,7 @@ def test_concept_embeddings_are_stored(db, owned_course):
 def test_another_tenant_can_neither_replace_nor_read_the_structure(db, owned_course, other_tenant):
     tenant_id, course_id = owned_course
     structure.replace(db, tenant_id, course_id, made_up_structure(1, 1, 1, 1))
-    intruder = tenant_id_of(db, other_tenant)
+    intruder = other_tenant.id
     with pytest.raises(NotFound):
         structure.replace(db, intruder, course_id, [])
     assert structure.read(db, intruder, course_id) == []

@@ -26,9 +26,11 @@ def name() -> str:
     return f"Company {uuid.uuid4().hex[:8]}"
 
 
-def test_create_tenant(cli, name, db):
-    assert cli("create-tenant", "--name", name)[0] == 0
-    assert db.execute("SELECT is_active FROM tenants WHERE name = %s", (name,)).fetchone() == (True,)
+def test_create_tenant_prints_its_id(cli, name, db):
+    code, out, _ = cli("create-tenant", "--name", name)
+    assert code == 0
+    tenant_id, is_active = db.execute("SELECT id, is_active FROM tenants WHERE name = %s", (name,)).fetchone()
+    assert is_active and f"(id {tenant_id})" in out
 
 
 def test_duplicate_tenant_is_one_line_error(cli, name):

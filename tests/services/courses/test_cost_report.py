@@ -13,7 +13,7 @@ def log_call(
 
 @pytest.fixture
 def spend(db, tenant):
-    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
+    tenant_id = tenant.id
     log_call(
         db,
         tenant_id,

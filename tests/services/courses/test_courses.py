@@ -72,7 +72,7 @@ def test_delete_removes_the_course(client, prep, course):
 def test_delete_removes_stored_objects_of_its_materials(client, prep, course, tenant, db, storage):
     key = f"test/{uuid.uuid4()}/notes.txt"
     storage.client.put_object(Bucket=storage.bucket, Key=key, Body=b"notes")
-    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
+    tenant_id = tenant.id
     db.execute(
         "INSERT INTO source_materials (tenant_id, course_id, source_type, filename, s3_key) "
         "VALUES (%s, %s, 'text', 'notes.txt', %s)",

@@ -6,12 +6,8 @@ from devstack.seed import seed_structure
 from services.courses import document
 
 
-def tenant_id_of(db, tenant) -> str:
-    return db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
-
-
 def test_document_nests_modules_lessons_concepts_and_exercises_in_order(client, prep, course, tenant, db):
-    seed_structure(db, tenant_id_of(db, tenant), course["id"])
+    seed_structure(db, tenant.id, course["id"])
     result = client.simulate_get(f"/api/v1/courses/{course['id']}", headers=prep)
     assert result.status_code == 200
     doc = result.json
@@ -41,7 +37,7 @@ def statements_to_build(settings, tenant_id, course_id) -> int:
 
 
 def test_document_costs_a_constant_number_of_queries(course, tenant, db, settings):
-    tenant_id = tenant_id_of(db, tenant)
+    tenant_id = tenant.id
     seed_structure(db, tenant_id, course["id"], modules=1, lessons=1, concepts=1, exercises=1)
     small = statements_to_build(settings, tenant_id, course["id"])
     seed_structure(db, tenant_id, course["id"], modules=5, lessons=4, concepts=3, exercises=2)
@@ -54,7 +50,7 @@ def test_etag_changes_with_the_document_and_if_none_match_answers_304(client, pr
     first = client.simulate_get(url, headers=prep)
     etag = first.headers["etag"]
     assert client.simulate_get(url, headers={**prep, "If-None-Match": etag}).status_code == 304
-    seed_structure(db, tenant_id_of(db, tenant), course["id"], modules=1, lessons=1)
+    seed_structure(db, tenant.id, course["id"], modules=1, lessons=1)
     after_structure = client.simulate_get(url, headers={**prep, "If-None-Match": etag})
     assert after_structure.status_code == 200 and after_structure.headers["etag"] != etag
     etag = after_structure.headers["etag"]
@@ -65,7 +61,7 @@ def test_etag_changes_with_the_document_and_if_none_match_answers_304(client, pr
     db.execute(
         "INSERT INTO source_materials (tenant_id, course_id, source_type, source_url) "
         "VALUES (%s, %s, 'web', 'https://example.com')",
-        (tenant_id_of(db, tenant), course["id"]),
+        (tenant.id, course["id"]),
     )
     after_material = client.simulate_get(url, headers={**prep, "If-None-Match": etag})
     assert after_material.status_code == 200
@@ -77,7 +73,7 @@ def test_etag_changes_with_the_document_and_if_none_match_answers_304(client, pr
 
 
 def test_lesson_read_returns_its_concepts_and_exercises(client, prep, course, tenant, db):
-    seed_structure(db, tenant_id_of(db, tenant), course["id"], modules=1, lessons=2)
+    seed_structure(db, tenant.id, course["id"], modules=1, lessons=2)
     doc = client.simulate_get(f"/api/v1/courses/{course['id']}", headers=prep).json
     lesson = doc["modules"][0]["lessons"][1]
     result = client.simulate_get(f"/api/v1/courses/{course['id']}/lessons/{lesson['id']}", headers=prep)
@@ -88,7 +84,7 @@ def test_lesson_read_returns_its_concepts_and_exercises(client, prep, course, te
 
 
 def test_lesson_of_another_course_is_404(client, prep, course, tenant, db):
-    seed_structure(db, tenant_id_of(db, tenant), course["id"], modules=1, lessons=1)
+    seed_structure(db, tenant.id, course["id"], modules=1, lessons=1)
     lesson_id = client.simulate_get(f"/api/v1/courses/{course['id']}", headers=prep).json["modules"][0]["lessons"][0][
         "id"
     ]
