@@ -43,6 +43,31 @@ def _require_declared_scopes(route: Route) -> None:
         raise ValueError(f"route {route.path}: no scopes declared for {', '.join(missing)}")
 
 
+class _HeadAsGet:
+    """A resource that also answers HEAD with its GET responder, leaving the resource itself
+    untouched (the same route table also feeds the OpenAPI document, which lists no HEAD).
+    Falcon drops the body of a HEAD answer and keeps its headers, Content-Length included."""
+
+    def __init__(self, resource: object) -> None:
+        self._resource = resource
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._resource, "on_get" if name == "on_head" else name)
+
+
+def _with_head(resource: object) -> object:
+    serves_get = callable(getattr(resource, "on_get", None))
+    return _HeadAsGet(resource) if serves_get and not hasattr(resource, "on_head") else resource
+
+
+def _method_scopes(route: Route) -> dict[str, frozenset[str]]:
+    """The route's scopes by method, HEAD sharing GET's unless the resource has its own."""
+    scopes = {method.upper(): allowed for method, allowed in route.scopes.items()}
+    if "GET" in scopes:
+        scopes.setdefault("HEAD", scopes["GET"])
+    return scopes
+
+
 def build_app(
     settings: Settings,
     *,
@@ -52,15 +77,16 @@ def build_app(
     storage: Storage,
 ) -> falcon.App:
     """A Falcon app with request ids, access logs, CORS, JSON errors, API-key auth with
-    scopes, the shared rate limit, ``GET /health``, and the service's ``routes``."""
+    scopes, the shared rate limit, ``GET /health``, and the service's ``routes``; HEAD is
+    served wherever GET is, and Falcon's 405 answers carry ``Allow``."""
     routes = list(routes)
     for route in routes:
         _require_declared_scopes(route)
     route_scopes = {
-        (route.path, method.upper()): scopes
+        (route.path, method): scopes
         for route in routes
         if not route.public
-        for method, scopes in route.scopes.items()
+        for method, scopes in _method_scopes(route).items()
     }
     app = falcon.App(
         middleware=[
@@ -80,8 +106,8 @@ def build_app(
         "redis": redis_check(redis_client),
         "s3": storage_check(storage),
     }
-    app.add_route("/health", Health(checks))
-    app.add_route("/health/live", Liveness())
+    app.add_route("/health", _with_head(Health(checks)))
+    app.add_route("/health/live", _with_head(Liveness()))
     for route in routes:
-        app.add_route(route.path, route.resource)
+        app.add_route(route.path, _with_head(route.resource))
     return app
