@@ -32,7 +32,7 @@ def test_create_course_answers_201_with_the_course(client, prep):
 def test_bad_course_bodies_answer_422_naming_the_field(client, prep, body, field):
     result = client.simulate_post("/api/v1/courses", headers=prep, json=body)
     assert result.status_code == 422
-    assert result.json["description"].startswith(f"{field}:")
+    assert result.json["errors"][0]["field"] == field
 
 
 def test_body_that_is_not_json_is_400(client, prep):
@@ -122,4 +122,4 @@ def test_pagination_walks_every_course_once_newest_first(client, prep):
 def test_bad_pagination_parameters_are_422(client, prep, params):
     result = client.simulate_get("/api/v1/courses", headers=prep, params=params)
     assert result.status_code == 422
-    assert result.json["description"].split(":")[0] in params
+    assert result.json["errors"][0]["field"] in params
