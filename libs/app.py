@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from libs.auth import Authenticator
 from libs.encoding import json_default
 from libs.errors import install_error_handling
-from libs.health import Health, database_check, redis_check, storage_check
+from libs.health import Health, database_check, liveness_check, redis_check, storage_check
 from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
 from libs.ratelimit import RateLimiter
@@ -107,6 +107,10 @@ def build_app(
         "s3": storage_check(storage),
     }
     app.add_route("/health", _with_head(Health(checks)))
+    # The public /health (the gateway sends it here): these checks plus every service's
+    # liveness, this one's included, so a stopped or stuck service shows by name.
+    peers = {name: liveness_check(url) for name, url in settings.service_urls.items()}
+    app.add_route("/health/stack", _with_head(Health({**checks, **peers})))
     app.add_route("/health/live", _with_head(Liveness()))
     for route in routes:
         app.add_route(route.path, _with_head(route.resource))
