@@ -3,9 +3,12 @@
 import socket
 import subprocess
 import sys
+import uuid
 
 import pytest
 import requests
+
+from libs.settings import SERVICES
 
 
 @pytest.fixture
@@ -30,13 +33,40 @@ def test_health_is_ok_with_db_s3_and_redis(gateway):
     assert result.status_code == 200
     body = result.json()
     assert body["status"] == "ok"
-    assert {"db", "s3", "redis"} <= body["checks"].keys()
+    assert {"db", "s3", "redis", *SERVICES} <= body["checks"].keys()
     assert all(value == "ok" for value in body["checks"].values())
     assert "T" in body["timestamp"]
 
 
 def test_each_services_health_is_reachable(gateway):
-    assert requests.get(f"{gateway}/health/auth", timeout=10).json()["status"] == "ok"
+    for name in SERVICES:
+        result = requests.get(f"{gateway}/health/{name}", timeout=10)
+        assert result.status_code == 200, (name, result.text)
+        assert result.json()["checks"] == {"db": "ok", "redis": "ok", "s3": "ok"}, name
+
+
+def logged(stack, service: str, request_id: str) -> bool:
+    return request_id in stack.processes.log_path(service).read_text(errors="replace")
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/api/v1/auth/me", "auth"),
+        ("/api/v1/courses", "courses"),
+        (f"/api/v1/courses/{uuid.uuid4()}", "courses"),
+        (f"/api/v1/courses/{uuid.uuid4()}/materials", "uploads"),
+        (f"/api/v1/courses/{uuid.uuid4()}/materials/{uuid.uuid4()}", "uploads"),
+        ("/api/v1/reports/cost", "courses"),
+    ],
+)
+def test_each_api_prefix_is_routed_to_its_service(stack, gateway, path, service):
+    request_id = f"route-{uuid.uuid4().hex}"
+    result = requests.get(f"{gateway}{path}", headers={"X-Request-ID": request_id}, timeout=10)
+    # the service's own 401 (no key), and only that service logged the request
+    assert result.status_code == 401 and result.json()["title"], result.text
+    assert result.headers["X-Request-ID"] == request_id
+    assert [name for name in SERVICES if logged(stack, name, request_id)] == [service]
 
 
 def test_sixth_quick_call_over_a_limit_of_five_is_429_with_retry_after(stack, gateway, tenant):
