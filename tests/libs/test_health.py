@@ -1,0 +1,95 @@
+"""libs.health: ok/fail only in public, the detail in the log, one probe run per cache period."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+import falcon
+import falcon.testing
+import pytest
+
+from libs.gunicorn_config import THREADS_BY_SERVICE, service_name
+from libs.health import Health, liveness_check
+
+
+class Counting:
+    def __init__(self, error: Exception | None = None, delay: float = 0) -> None:
+        self.runs = 0
+        self.error = error
+        self.delay = delay
+
+    def __call__(self) -> None:
+        self.runs += 1
+        time.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+
+
+def client_of(health: Health) -> falcon.testing.TestClient:
+    app = falcon.App()
+    app.add_route("/health", health)
+    return falcon.testing.TestClient(app)
+
+
+def test_rapid_calls_share_one_probe_run():
+    check = Counting()
+    client = client_of(Health({"db": check}, cache_seconds=60))
+    answers = [client.simulate_get("/health") for _ in range(50)]
+    assert {a.status_code for a in answers} == {200}
+    assert check.runs == 1
+
+
+def test_results_are_refreshed_once_the_cache_period_is_over():
+    check = Counting()
+    health = Health({"db": check}, cache_seconds=0.05)
+    health.report()
+    time.sleep(0.1)
+    health.report()
+    assert check.runs == 2
+
+
+def test_callers_during_a_refresh_get_the_last_results_instead_of_waiting():
+    check = Counting()
+    health = Health({"db": check}, cache_seconds=0.01)
+    first = health.report()
+    time.sleep(0.02)
+    check.delay = 0.5
+    refresher = threading.Thread(target=health.report)
+    refresher.start()
+    time.sleep(0.1)  # the refresh is running
+    started = time.monotonic()
+    assert health.report() is first
+    assert time.monotonic() - started < 0.1
+    refresher.join()
+    assert check.runs == 2
+
+
+def test_failed_check_is_fail_in_public_and_its_detail_is_logged(caplog):
+    secret = "connection to 10.0.0.7:5432 refused"
+    client = client_of(Health({"db": Counting(OSError(secret)), "redis": Counting()}))
+    with caplog.at_level(logging.WARNING, logger="libs.health"):
+        result = client.simulate_get("/health")
+    assert result.status_code == 503
+    assert result.json["status"] == "degraded"
+    assert result.json["checks"] == {"db": "fail", "redis": "ok"}
+    assert secret not in result.text and "OSError" not in result.text
+    assert any(secret in getattr(record, "detail", "") for record in caplog.records)
+
+
+def test_liveness_check_fails_when_nothing_listens():
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(OSError):
+        liveness_check(f"http://127.0.0.1:{port}", timeout=0.5)()
+
+
+def test_gunicorn_threads_follow_the_served_app():
+    argv = ["gunicorn", "-c", "python:libs.gunicorn_config", "--bind", "127.0.0.1:8002", "services.uploads.wsgi:app"]
+    assert service_name(argv) == "uploads"
+    assert service_name(["gunicorn", "services.courses.wsgi:app"]) == "courses"
+    assert service_name(["pytest"]) is None
+    assert THREADS_BY_SERVICE["uploads"] > 2
