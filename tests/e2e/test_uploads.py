@@ -106,6 +106,9 @@ def test_a_web_material_takes_a_url(course_url, owner):
         ({"source_type": "web"}, None, "source_url"),
         ({"source_type": "web", "source_url": "ftp://example.com/x"}, None, "source_url"),
         ({"source_type": "web", "source_url": "file:///etc/passwd"}, None, "source_url"),
+        ({"source_type": "web", "source_url": "http://localhost:8080/admin"}, None, "source_url"),
+        ({"source_type": "web", "source_url": "http://2130706433/"}, None, "source_url"),
+        ({"source_type": "video", "source_url": "https://example.com/talk.mp4"}, None, "source_url"),
         ({"source_type": "text", "colour": "red"}, {"file": ("notes.txt", b"text")}, "colour"),
         ({"source_type": "text"}, {"file": ("notes.txt", b"")}, "file"),
     ],
@@ -129,15 +132,13 @@ def test_a_body_that_is_not_a_form_is_415(course_url, owner):
     assert result.status_code == 415
 
 
-def raw_post(stack, path: str, headers: dict[str, str], body_parts, *, close_after: bool = False) -> str:
+def raw_post(stack, path: str, headers: dict[str, str], body_parts) -> str:
     port = int(stack.gateway_url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         sock.sendall(head.encode() + b"\r\n")
         for part in body_parts:
             sock.sendall(part)
-        if close_after:
-            return ""
         sock.settimeout(30)
         return sock.recv(65536).decode(errors="replace")
 
@@ -215,6 +216,16 @@ def wait_until_clean(storage, db, prefix: str, course_url: str, timeout: float =
     assert state == ([], [], 0)
 
 
+def open_raw_upload(stack, path: str, headers: dict[str, str], body_start: bytes) -> socket.socket:
+    """A connection to the gateway that has sent the request head and the start of its body,
+    and then stalls: the caller closes it."""
+    port = int(stack.gateway_url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = f"POST {path} HTTP/1.1\r\nHost: localhost\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    sock.sendall(head.encode() + b"\r\n" + body_start)
+    return sock
+
+
 def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_upload(
     stack, course_url, owner, storage, db, tenant
 ):
@@ -222,21 +233,86 @@ def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_uplo
     path = course_url.removeprefix(stack.gateway_url) + "/materials"
     head = form_head(boundary, "half.mp4")
     total = 20 * 1024 * 1024
-    first_half = [b"\x00\x00\x00\x18ftypmp42" + bytes(1024 * 1024 - 12)] + [bytes(1024 * 1024)] * 9
-    raw_post(
-        stack,
-        path,
-        {
-            **owner,
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Content-Length": str(len(head) + total + 100),
-        },
-        [head, *first_half],
-        close_after=True,
-    )
+    first_half = b"\x00\x00\x00\x18ftypmp42" + bytes(10 * 1024 * 1024 - 12)
+    headers = {
+        **owner,
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + total + 100),
+    }
     prefix = course_prefix(db, tenant, course_url)
-    time.sleep(0.5)
+    with open_raw_upload(stack, path, headers, head + first_half):
+        # half way: the file is streaming into an open multipart upload
+        deadline = time.monotonic() + 20
+        while not open_multipart_uploads(storage, prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(open_multipart_uploads(storage, prefix)) == 1
     wait_until_clean(storage, db, prefix, course_url)
+
+
+def test_stalled_uploads_of_one_tenant_leave_the_service_to_the_others(
+    stack, settings, course_url, owner, storage, db, tenant, other_tenant
+):
+    # 16 clients of one tenant send the head and part of a form, then stall; the cap lets a
+    # few hold a thread each and refuses the rest at once, so another tenant is served.
+    path = course_url.removeprefix(stack.gateway_url) + "/materials"
+    boundary = uuid.uuid4().hex
+    head = form_head(boundary, "stalled.mp4")
+    headers = {
+        **owner,
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + 4 * 1024 * 1024),
+    }
+    start = head + b"\x00\x00\x00\x18ftypmp42" + bytes(64 * 1024)
+    stalled = [open_raw_upload(stack, path, headers, start) for _ in range(16)]
+    try:
+        visitor = {"X-API-Key": other_tenant.make_key().secret}
+        other_course = requests.post(
+            f"{stack.gateway_url}/api/v1/courses", json={"title": "Visitor"}, headers=visitor, timeout=10
+        ).json()["id"]
+        other_url = f"{stack.gateway_url}/api/v1/courses/{other_course}/materials"
+        for _ in range(3):
+            started = time.monotonic()
+            listed = requests.get(other_url, headers=visitor, timeout=10)
+            assert listed.status_code == 200 and time.monotonic() - started < 2
+            started = time.monotonic()
+            small = requests.post(
+                other_url,
+                headers=visitor,
+                data={"source_type": "text"},
+                files={"file": ("note.txt", b"hello")},
+                timeout=10,
+            )
+            assert small.status_code == 201 and time.monotonic() - started < 2
+        cap = settings.max_concurrent_uploads_per_tenant
+        answers = [_answer(sock, timeout=1) for sock in stalled]
+        assert sum(answer.startswith("HTTP/1.1 429") for answer in answers) == 16 - cap
+        assert all('"title": "Too many uploads"' in answer for answer in answers if answer)
+        assert len(open_multipart_uploads(storage, course_prefix(db, tenant, course_url))) == cap
+    finally:
+        for sock in stalled:
+            sock.close()
+    # the stalled uploads end with their connections: the tenant can upload again
+    deadline = time.monotonic() + 30
+    while True:
+        again = requests.post(
+            f"{course_url}/materials",
+            headers=owner,
+            data={"source_type": "text"},
+            files={"file": ("again.txt", b"hello")},
+            timeout=10,
+        )
+        if again.status_code != 429 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert again.status_code == 201, again.text
+
+
+def _answer(sock: socket.socket, *, timeout: float) -> str:
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(65536).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_another_tenants_course_is_404(course_url, other_tenant):
