@@ -7,6 +7,7 @@ Every problem is collected, so a 422 names each bad field at once, by its path
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -167,9 +168,12 @@ class Object:
 
 @dataclass(frozen=True)
 class Array:
+    """A JSON list of ``items``; ``unique=True`` refuses an item equal to an earlier one."""
+
     items: Field
     min_items: int = 0
     max_items: int = 10_000
+    unique: bool = False
     required: bool = False
     nullable: bool = False
     description: str | None = None
@@ -178,13 +182,23 @@ class Array:
         schema = {"type": "array", "items": self.items.schema(), "maxItems": self.max_items}
         if self.min_items:
             schema["minItems"] = self.min_items
+        if self.unique:
+            schema["uniqueItems"] = True
         return _finish(schema, self)
 
     def check(self, path: str, value: Any, problems: Problems) -> Any:
         if not isinstance(value, list) or not self.min_items <= len(value) <= self.max_items:
             problems.append((path, f"must be a list of {self.min_items} to {self.max_items} items"))
             return []
-        return [check(f"{path}[{index}]", item, self.items, problems) for index, item in enumerate(value)]
+        checked = [check(f"{path}[{index}]", item, self.items, problems) for index, item in enumerate(value)]
+        if self.unique:
+            seen: set[str] = set()
+            for index, item in enumerate(value):
+                key = json.dumps(item, sort_keys=True)
+                if key in seen:
+                    problems.append((f"{path}[{index}]", "duplicates an earlier item"))
+                seen.add(key)
+        return checked
 
 
 Field = Text | Integer | Day | Object | Array

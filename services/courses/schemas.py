@@ -24,7 +24,9 @@ SLIDE_VIDEO_PAIR = Object(
         ),
     }
 )
-SLIDE_MAPPING_BATCH = Object({"mappings": Array(SLIDE_VIDEO_PAIR, min_items=1, max_items=10_000, required=True)})
+SLIDE_MAPPING_BATCH = Object(
+    {"mappings": Array(SLIDE_VIDEO_PAIR, min_items=1, max_items=10_000, unique=True, required=True)}
+)
 COST_QUERY = {
     "from": Day(description="First day (UTC) to count, inclusive"),
     "to": Day(description="Last day (UTC) to count, inclusive"),

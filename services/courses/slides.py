@@ -8,25 +8,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from libs.errors import NotFound
-from libs.validation import Problems, raise_problems
+from libs.validation import validate
 from services.courses.schemas import SLIDE_MAPPING_BATCH
 
 
 def validate_batch(body: Any) -> list[tuple[int, str]]:
-    """The whole batch or a 422 naming every bad item."""
-    problems: Problems = []
-    batch = SLIDE_MAPPING_BATCH.check("", body, problems)
-    raise_problems(problems)
-    pairs: list[tuple[int, str]] = []
-    seen: set[tuple[int, str]] = set()
-    for index, item in enumerate(batch["mappings"]):
-        pair = (item["slide_number"], item["video_timecode"])
-        if pair in seen:
-            problems.append((f"mappings[{index}]", "duplicates an earlier pair"))
-        seen.add(pair)
-        pairs.append(pair)
-    raise_problems(problems)
-    return pairs
+    """The whole batch or a 422 naming every bad or repeated item."""
+    batch = validate(body, SLIDE_MAPPING_BATCH)
+    return [(item["slide_number"], item["video_timecode"]) for item in batch["mappings"]]
 
 
 _COURSE = "SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s"

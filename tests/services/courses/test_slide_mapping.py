@@ -70,7 +70,7 @@ def test_duplicate_pairs_are_422(client, prep, course):
     pair = {"slide_number": 1, "video_timecode": "00:00:01"}
     result = client.simulate_post(url(course), headers=prep, json={"mappings": [pair, pair]})
     assert result.status_code == 422
-    assert result.json["errors"] == [{"field": "mappings[1]", "message": "duplicates an earlier pair"}]
+    assert result.json["errors"] == [{"field": "mappings[1]", "message": "duplicates an earlier item"}]
 
 
 def test_check_keys_cannot_read_the_mapping(client, tenant, course):
