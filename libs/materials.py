@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from libs.errors import NotFound
+from libs.pagination import PageRequest, page_of
 from libs.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,15 @@ VALUES (%(id)s, %(tenant)s, %(course)s, %(source_type)s, %(source_url)s, %(filen
 RETURNING {_PUBLIC}
 """  # noqa: S608 (constants only)
 _LIST = f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s ORDER BY created_at, id"  # noqa: S608
+_FIRST_PAGE = (
+    f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s"  # noqa: S608
+    " ORDER BY created_at, id LIMIT %s"
+)
+_NEXT_PAGE = (
+    f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s"  # noqa: S608
+    " AND (created_at, id) > (%s, %s) ORDER BY created_at, id LIMIT %s"
+)
+_COUNT = "SELECT count(*) FROM source_materials WHERE course_id = %s AND tenant_id = %s"
 _GET = f"SELECT {_PUBLIC} FROM source_materials WHERE id = %s AND course_id = %s AND tenant_id = %s"  # noqa: S608
 _LOAD = f"SELECT {_PUBLIC}, s3_key FROM source_materials WHERE id = %s AND tenant_id = %s"  # noqa: S608
 _SET_STATUS = (
@@ -118,6 +128,19 @@ def list_for_course(conn: psycopg.Connection, tenant_id: str, course_id: str) ->
     """The course's materials, oldest first (an unknown course has none; callers that must
     answer 404 call :func:`require_course`). Runs inside the caller's transaction, if any."""
     return conn.cursor(row_factory=dict_row).execute(_LIST, (course_id, tenant_id)).fetchall()
+
+
+def page(conn: psycopg.Connection, tenant_id: str, course_id: str, request: PageRequest) -> dict:
+    """One page of the course's materials, oldest first, by keyset (see :mod:`libs.pagination`):
+    ``{items, total, limit, next_cursor}``."""
+    cur = conn.cursor(row_factory=dict_row)
+    if request.after:
+        created_at, after_id = request.after
+        rows = cur.execute(_NEXT_PAGE, (course_id, tenant_id, created_at, after_id, request.fetch)).fetchall()
+    else:
+        rows = cur.execute(_FIRST_PAGE, (course_id, tenant_id, request.fetch)).fetchall()
+    total = conn.execute(_COUNT, (course_id, tenant_id)).fetchone()[0]
+    return page_of(rows, request, total)
 
 
 def get(conn: psycopg.Connection, tenant_id: str, course_id: str, material_id: str) -> dict:

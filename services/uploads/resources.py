@@ -11,6 +11,8 @@ from psycopg_pool import ConnectionPool
 
 from libs import materials
 from libs.openapi import Operations, error, json_content, ref
+from libs.pagination import PARAMETERS as PAGE_PARAMETERS
+from libs.pagination import page_request
 from libs.storage import Storage
 from libs.upload_slots import TooManyUploads, UploadSlots
 from services.uploads import form as material_form
@@ -49,8 +51,9 @@ class MaterialCollection:
             },
         },
         "GET": {
-            "summary": "The course's materials with their ingestion status",
-            "responses": {"200": {"description": "The materials", "content": json_content(ref("MaterialList"))}},
+            "summary": "The course's materials with their ingestion status, oldest first, a page at a time",
+            "parameters": PAGE_PARAMETERS,
+            "responses": {"200": {"description": "A page of materials", "content": json_content(ref("MaterialPage"))}},
         },
     }
 
@@ -64,9 +67,10 @@ class MaterialCollection:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
         tenant, course = _tenant(req), str(course_id)
+        request = page_request(req)
         with self._pool.connection() as conn:
             materials.require_course(conn, tenant, course)
-            resp.media = {"items": materials.list_for_course(conn, tenant, course)}
+            resp.media = materials.page(conn, tenant, course, request)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
         tenant, course = _tenant(req), str(course_id)

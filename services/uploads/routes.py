@@ -6,6 +6,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs import materials
+from libs.pagination import page_schema
 from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.storage import Storage
@@ -30,11 +31,7 @@ SCHEMAS = {
         },
     },
     "Material": materials.MATERIAL_SCHEMA,
-    "MaterialList": {
-        "type": "object",
-        "required": ["items"],
-        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Material"}}},
-    },
+    "MaterialPage": page_schema({"$ref": "#/components/schemas/Material"}),
 }
 
 
