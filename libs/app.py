@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Iterable
 
 import falcon
@@ -11,9 +9,9 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs.auth import Authenticator
-from libs.encoding import json_default
 from libs.errors import install_error_handling
 from libs.health import Health, database_check, liveness_check, redis_check, storage_check
+from libs.json_media import JsonMedia
 from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
 from libs.ratelimit import RateLimiter
@@ -97,7 +95,7 @@ def build_app(
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.
     app.req_options.strip_url_path_trailing_slash = True
-    json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=json_default))
+    json_handler = JsonMedia(settings.max_json_bytes)
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     install_error_handling(app)
