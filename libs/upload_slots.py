@@ -80,6 +80,7 @@ class UploadSlots:
 
     @staticmethod
     def key(tenant_id: str) -> str:
+        """The Redis key of the tenant's leases."""
         return f"uploads:{tenant_id}"
 
     @contextlib.contextmanager
