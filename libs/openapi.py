@@ -77,7 +77,7 @@ COMPONENTS: dict[str, Any] = {
             "required": ["status", "checks", "timestamp"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+                "checks": {"type": "object", "additionalProperties": {"type": "string", "enum": ["ok", "fail"]}},
                 "timestamp": {"type": "string"},
             },
         },

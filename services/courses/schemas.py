@@ -3,6 +3,7 @@ describe them), and the OpenAPI schemas of its answers."""
 
 from __future__ import annotations
 
+from libs.materials import MATERIAL_SCHEMA
 from libs.pagination import page_schema
 from libs.validation import Array, Day, Integer, Object, Text
 
@@ -29,7 +30,7 @@ SLIDE_MAPPING_BATCH = Object(
 )
 COST_QUERY = {
     "from": Day(description="First day (UTC) to count, inclusive"),
-    "to": Day(description="Last day (UTC) to count, inclusive"),
+    "to": Day(description="Last day (UTC) to count, inclusive; before from, the period is empty"),
 }
 
 S = {"type": "string"}
@@ -101,20 +102,6 @@ MODULE = obj(
         "lessons": {"type": "array", "items": {"$ref": "#/components/schemas/Lesson"}},
     }
 )
-MATERIAL = obj(
-    {
-        "id": UUID,
-        "source_type": {"type": "string", "enum": ["video", "presentation", "text", "web"]},
-        "source_url": NS,
-        "filename": NS,
-        "content_type": NS,
-        "size_bytes": {"type": "integer", "nullable": True},
-        "status": {"type": "string", "enum": ["pending", "processing", "done", "error"]},
-        "error_message": NS,
-        "created_at": TS,
-        "updated_at": TS,
-    }
-)
 FIGURES = {
     "calls": {"type": "integer"},
     "tokens_in": {"type": "integer"},
@@ -145,7 +132,7 @@ SCHEMAS = {
     "LessonDetail": obj({**LESSON_FIELDS, "module_id": UUID}),
     "Concept": CONCEPT,
     "Exercise": EXERCISE,
-    "Material": MATERIAL,
+    "Material": MATERIAL_SCHEMA,
     "SlideMappingBatch": SLIDE_MAPPING_BATCH.schema(),
     "SlideVideoPair": SLIDE_VIDEO_PAIR.schema(),
     "SlideMapping": obj({"mappings": {"type": "array", "items": {"$ref": "#/components/schemas/SlideVideoPair"}}}),

@@ -61,7 +61,8 @@ def test_every_migration_has_a_rollback_file():
 def test_apply_creates_the_whole_schema(scratch):
     apply(scratch)
     assert tables(scratch) == SCHEMA
-    assert all(applied for _, applied in status(scratch))
+    migrations = status(scratch)
+    assert migrations and all(applied for _, applied in migrations)
 
 
 def test_apply_then_roll_back_all_then_apply_again(scratch):
@@ -80,9 +81,7 @@ def test_roll_back_one_step_undoes_only_the_newest(scratch):
     # the newest (0006) replaced 0005's per-row trigger function; undoing it brings that back
     assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {"bump_course_revision"}
     assert apply(scratch) == [applied[-1]]
-    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {
-        "bump_course_revision_once"
-    }
+    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {"bump_course_revision_once"}
 
 
 def test_concepts_carry_a_pgvector_embedding(scratch):

@@ -49,8 +49,9 @@ def test_a_lone_surrogate_is_422_naming_the_field(client, prep, json_routes):
     for method, path in json_routes[:2]:
         result = send(client, prep, method, path, b'{"title": "bad \\ud800 text"}')
         assert result.status_code == 422, (method, path, result.text)
-        assert result.json["errors"] == [{"field": "title", "message": result.json["errors"][0]["message"]}]
-        assert "surrogate" in result.json["errors"][0]["message"]
+        errors = result.json["errors"]
+        assert [error["field"] for error in errors] == ["title"]
+        assert "surrogate" in errors[0]["message"]
         assert_plain(result)
 
 

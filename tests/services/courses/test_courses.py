@@ -2,6 +2,8 @@ import uuid
 
 import pytest
 
+from devstack.seed import seed_structure
+
 
 def test_create_course_answers_201_with_the_course(client, prep):
     result = client.simulate_post(
@@ -89,15 +91,20 @@ def test_malformed_course_id_is_404(client, prep, path):
     assert client.simulate_get(path, headers=prep).status_code == 404
 
 
-def test_another_tenants_course_is_404_everywhere(client, course, other_tenant):
-    headers = {"X-API-Key": other_tenant.make_key().secret}
+def test_another_tenants_course_is_404_everywhere(client, prep, course, tenant, other_tenant, db):
+    seed_structure(db, tenant.id, course["id"], modules=1, lessons=1)
     url = f"/api/v1/courses/{course['id']}"
+    lesson_id = client.simulate_get(url, headers=prep).json["modules"][0]["lessons"][0]["id"]
+    headers = {"X-API-Key": other_tenant.make_key().secret}
     assert client.simulate_get(url, headers=headers).status_code == 404
     assert client.simulate_patch(url, headers=headers, json={"title": "stolen"}).status_code == 404
     assert client.simulate_delete(url, headers=headers).status_code == 404
     assert client.simulate_get(url + "/slide-mapping", headers=headers).status_code == 404
-    assert client.simulate_get(f"{url}/lessons/{uuid.uuid4()}", headers=headers).status_code == 404
+    assert client.simulate_get(f"{url}/lessons/{lesson_id}", headers=headers).status_code == 404
     assert client.simulate_get("/api/v1/courses", headers=headers).json["items"] == []
+    # and the owner's course is untouched
+    assert client.simulate_get(url, headers=prep).json["title"] == course["title"]
+    assert client.simulate_get(f"{url}/lessons/{lesson_id}", headers=prep).status_code == 200
 
 
 def test_pagination_walks_every_course_once_newest_first(client, prep):
