@@ -56,9 +56,8 @@ def open_multipart_uploads(storage, prefix: str) -> list[str]:
     return [item["Key"] for item in listed.get("Uploads", [])]
 
 
-def course_prefix(db, tenant, course_url: str) -> str:
-    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
-    return f"tenants/{tenant_id}/courses/{course_url.rsplit('/', 1)[1]}/"
+def course_prefix(tenant, course_url: str) -> str:
+    return f"tenants/{tenant.id}/courses/{course_url.rsplit('/', 1)[1]}/"
 
 
 @pytest.mark.parametrize(("source_type", "filename"), list(SAMPLES))
@@ -119,8 +118,8 @@ def test_bad_forms_are_422_naming_the_field_and_leave_nothing(
     form = {name: (None, value) for name, value in data.items()} | (files or {})  # always multipart
     result = requests.post(f"{course_url}/materials", headers=owner, files=form, timeout=10)
     assert result.status_code == 422, result.text
-    assert result.json()["description"].startswith(f"{field}:")
-    prefix = course_prefix(db, tenant, course_url)
+    assert result.json()["errors"][0]["field"] == field
+    prefix = course_prefix(tenant, course_url)
     assert objects_under(storage, prefix) == [] and open_multipart_uploads(storage, prefix) == []
     assert db.execute(
         "SELECT count(*) FROM source_materials WHERE course_id = %s", (course_url.rsplit("/", 1)[1],)
@@ -179,7 +178,7 @@ def test_a_file_over_the_limit_within_the_form_allowance_is_413_while_streaming(
     )
     assert result.status_code == 413
     assert result.json()["description"].startswith("file: the upload limit is")
-    wait_until_clean(storage, db, course_prefix(db, tenant, course_url), course_url)
+    wait_until_clean(storage, db, course_prefix(tenant, course_url), course_url)
 
 
 def test_a_form_without_content_length_is_411_and_leaves_nothing(course_url, owner, storage, db, tenant):
@@ -197,7 +196,7 @@ def test_a_form_without_content_length_is_411_and_leaves_nothing(course_url, own
         headers={**owner, "Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     assert result.status_code == 411 and result.json()["title"] == "Length required"
-    wait_until_clean(storage, db, course_prefix(db, tenant, course_url), course_url)
+    wait_until_clean(storage, db, course_prefix(tenant, course_url), course_url)
 
 
 def wait_until_clean(storage, db, prefix: str, course_url: str, timeout: float = 20) -> None:
@@ -239,7 +238,7 @@ def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_uplo
         "Content-Type": f"multipart/form-data; boundary={boundary}",
         "Content-Length": str(len(head) + total + 100),
     }
-    prefix = course_prefix(db, tenant, course_url)
+    prefix = course_prefix(tenant, course_url)
     with open_raw_upload(stack, path, headers, head + first_half):
         # half way: the file is streaming into an open multipart upload
         deadline = time.monotonic() + 20
@@ -250,7 +249,7 @@ def test_client_that_disconnects_half_way_leaves_no_row_object_or_multipart_uplo
 
 
 def test_stalled_uploads_of_one_tenant_leave_the_service_to_the_others(
-    stack, settings, course_url, owner, storage, db, tenant, other_tenant
+    stack, settings, course_url, owner, storage, tenant, other_tenant
 ):
     # 16 clients of one tenant send the head and part of a form, then stall; the cap lets a
     # few hold a thread each and refuses the rest at once, so another tenant is served.
@@ -273,7 +272,9 @@ def test_stalled_uploads_of_one_tenant_leave_the_service_to_the_others(
         for _ in range(3):
             started = time.monotonic()
             listed = requests.get(other_url, headers=visitor, timeout=10)
-            assert listed.status_code == 200 and time.monotonic() - started < 2
+            # well within the stalled bodies' timeouts, with room for a loaded CI machine: the
+            # exact 429 count below shows the cap, not luck, kept the service free
+            assert listed.status_code == 200 and time.monotonic() - started < 5
             started = time.monotonic()
             small = requests.post(
                 other_url,
@@ -282,12 +283,12 @@ def test_stalled_uploads_of_one_tenant_leave_the_service_to_the_others(
                 files={"file": ("note.txt", b"hello")},
                 timeout=10,
             )
-            assert small.status_code == 201 and time.monotonic() - started < 2
+            assert small.status_code == 201 and time.monotonic() - started < 5
         cap = settings.max_concurrent_uploads_per_tenant
         answers = [_answer(sock, timeout=1) for sock in stalled]
         assert sum(answer.startswith("HTTP/1.1 429") for answer in answers) == 16 - cap
         assert all('"title": "Too many uploads"' in answer for answer in answers if answer)
-        assert len(open_multipart_uploads(storage, course_prefix(db, tenant, course_url))) == cap
+        assert len(open_multipart_uploads(storage, course_prefix(tenant, course_url))) == cap
     finally:
         for sock in stalled:
             sock.close()
@@ -329,15 +330,20 @@ def test_another_tenants_course_is_404(course_url, other_tenant):
 
 
 def test_list_get_and_delete_a_material(course_url, owner, storage, db):
-    created = requests.post(
+    result = requests.post(
         f"{course_url}/materials",
         headers=owner,
         data={"source_type": "text"},
         files={"file": ("../../etc/passwd.txt", b"hello")},
         timeout=10,
-    ).json()
+    )
+    assert result.status_code == 201, result.text
+    created = result.json()
     key = db.execute("SELECT s3_key FROM source_materials WHERE id = %s", (created["id"],)).fetchone()[0]
     assert key.endswith(f"/materials/{created['id']}/passwd.txt") and ".." not in key
+    # what the delete must remove is there first
+    assert objects_under(storage, key) == [key]
+    assert db.execute("SELECT count(*) FROM jobs WHERE material_id = %s", (created["id"],)).fetchone() == (1,)
     listed = requests.get(f"{course_url}/materials", headers=owner, timeout=10).json()["items"]
     assert [m["id"] for m in listed] == [created["id"]]
     item_url = f"{course_url}/materials/{created['id']}"

@@ -51,20 +51,36 @@ def test_results_are_refreshed_once_the_cache_period_is_over():
     assert check.runs == 2
 
 
-def test_callers_during_a_refresh_get_the_last_results_instead_of_waiting():
-    check = Counting()
-    health = Health({"db": check}, cache_seconds=0.01)
+def test_callers_during_a_refresh_get_the_last_results_instead_of_waiting(monkeypatch):
+    # the held refresh must not end by running out of its deadline while the test asks
+    monkeypatch.setattr("libs.health.DEADLINE_SECONDS", 30.0)
+    started, release = threading.Event(), threading.Event()
+    runs = 0
+
+    def check() -> None:
+        nonlocal runs
+        runs += 1
+        if runs > 1:  # the refresh: hold it until the test is done asking
+            started.set()
+            assert release.wait(30)
+
+    health = Health({"db": check}, cache_seconds=0)  # every report after the first is stale
     first = health.report()
-    time.sleep(0.02)
-    check.delay = 0.5
-    refresher = threading.Thread(target=health.report)
+    refresher = threading.Thread(target=health.report, daemon=True)
     refresher.start()
-    time.sleep(0.1)  # the refresh is running
-    started = time.monotonic()
-    assert health.report() is first
-    assert time.monotonic() - started < 0.1
-    refresher.join()
-    assert check.runs == 2
+    try:
+        assert started.wait(5), "the refresh never began"
+        answers: list[object] = []
+        caller = threading.Thread(target=lambda: answers.append(health.report()), daemon=True)
+        caller.start()
+        caller.join(timeout=2)
+        assert not caller.is_alive(), "a caller waited for the running refresh"
+        assert answers == [first] and answers[0] is first
+    finally:
+        release.set()
+        refresher.join(timeout=5)
+    assert not refresher.is_alive()
+    assert runs == 2
 
 
 def test_failed_check_is_fail_in_public_and_its_detail_is_logged(caplog):

@@ -29,24 +29,36 @@ def test_the_cap_refuses_the_extra_upload_until_one_ends(redis_client, tenant_id
     assert redis_client.zcard(UploadSlots.key(tenant_id)) == 0
 
 
+def redis_now_ms(client: redis.Redis) -> int:
+    """Redis' clock in milliseconds: the one the leases are scored in."""
+    seconds, microseconds = client.time()
+    return seconds * 1000 + microseconds // 1000
+
+
 def test_a_crashed_workers_slot_lapses_after_its_lease(redis_client, tenant_id):
-    slots = UploadSlots(redis_client, per_tenant=1, lease_seconds=0.5)
+    slots = UploadSlots(redis_client, per_tenant=1)
+    key = UploadSlots.key(tenant_id)
     # what a worker that died mid-upload leaves: a lease nobody renews or removes
-    redis_client.zadd(UploadSlots.key(tenant_id), {"dead-worker-upload": int(time.time() * 1000) + 500})
+    redis_client.zadd(key, {"dead-worker-upload": redis_now_ms(redis_client) + 60_000})
     with pytest.raises(TooManyUploads), slots.hold(tenant_id):
         pass
-    time.sleep(0.8)
+    # its lease runs out (moved into the past rather than waited for)
+    assert redis_client.zadd(key, {"dead-worker-upload": redis_now_ms(redis_client) - 1}, xx=True) == 0
     with slots.hold(tenant_id):
-        pass
+        assert redis_client.zscore(key, "dead-worker-upload") is None
 
 
 def test_a_held_slot_is_renewed_past_its_lease(redis_client, tenant_id):
-    slots = UploadSlots(redis_client, per_tenant=1, lease_seconds=0.6)
-    other_worker = UploadSlots(redis_client, per_tenant=1, lease_seconds=0.6)
+    # renewed every lease third (1 s): 2 s of slack for a loaded machine
+    slots = UploadSlots(redis_client, per_tenant=1, lease_seconds=3)
+    other_worker = UploadSlots(redis_client, per_tenant=1, lease_seconds=3)
     with slots.hold(tenant_id):
-        time.sleep(1.5)  # a slow body: longer than the lease
+        (first_expiry,) = redis_client.zrange(UploadSlots.key(tenant_id), 0, -1, withscores=True)
+        time.sleep(4)  # a slow body: longer than the lease
         with pytest.raises(TooManyUploads), other_worker.hold(tenant_id):
             pass
+        (expiry,) = redis_client.zrange(UploadSlots.key(tenant_id), 0, -1, withscores=True)
+        assert expiry[0] == first_expiry[0] and expiry[1] > first_expiry[1]
 
 
 def test_without_redis_uploads_go_on_uncapped(tenant_id):

@@ -11,11 +11,10 @@ from libs import materials
 @pytest.fixture
 def course(client, tenant, db):
     key = tenant.make_key().secret
-    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
     course_id = db.execute(
-        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant_id,)
+        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant.id,)
     ).fetchone()[0]
-    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant_id}/courses/{course_id}/"}
+    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant.id}/courses/{course_id}/"}
 
 
 def upload(client, course, size: int):

@@ -10,11 +10,10 @@ MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(64 * 1024)
 @pytest.fixture
 def course(client, tenant, db):
     key = tenant.make_key().secret
-    tenant_id = db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0]
     course_id = db.execute(
-        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant_id,)
+        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant.id,)
     ).fetchone()[0]
-    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant_id}/courses/{course_id}/"}
+    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant.id}/courses/{course_id}/"}
 
 
 def part(headers: bytes, content: bytes) -> bytes:
