@@ -6,17 +6,13 @@ import pytest
 
 from libs import materials
 from libs.errors import NotFound
+from services.courses import courses
 
 
 @pytest.fixture
 def material(tenant, other_tenant, db, pool):
-    def tenant_id(t):
-        return str(db.execute("SELECT id FROM tenants WHERE name = %s", (t.name,)).fetchone()[0])
-
-    owner = tenant_id(tenant)
-    course_id = str(
-        db.execute("INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (owner,)).fetchone()[0]
-    )
+    owner = tenant.id
+    course_id = str(courses.create(db, owner, {"title": "x"})["id"])
     with pool.connection() as conn:
         row = materials.create_with_job(
             conn,
@@ -30,7 +26,7 @@ def material(tenant, other_tenant, db, pool):
             size=None,
             key=None,
         )
-    return {"id": str(row["id"]), "tenant": owner, "course": course_id, "other_tenant": tenant_id(other_tenant)}
+    return {"id": str(row["id"]), "tenant": owner, "course": course_id, "other_tenant": other_tenant.id}
 
 
 def test_object_keys_stay_under_their_material(material):

@@ -9,7 +9,7 @@ from libs import materials
 
 @pytest.fixture
 def course(tenant, db, pool):
-    tenant_id = str(db.execute("SELECT id FROM tenants WHERE name = %s", (tenant.name,)).fetchone()[0])
+    tenant_id = tenant.id
     course_id = str(
         db.execute("INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant_id,)).fetchone()[0]
     )
