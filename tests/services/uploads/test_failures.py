@@ -1,20 +1,11 @@
 """Failures inside the service — S3 refusing a part, the database refusing the row — leave
 no row, object, job or open multipart upload behind."""
 
-import pytest
 import urllib3
 from botocore.exceptions import EndpointConnectionError
 
 from libs import materials
-
-
-@pytest.fixture
-def course(client, tenant, db):
-    key = tenant.make_key().secret
-    course_id = db.execute(
-        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant.id,)
-    ).fetchone()[0]
-    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant.id}/courses/{course_id}/"}
+from tests.services.uploads.conftest import assert_nothing_left
 
 
 def upload(client, course, size: int):
@@ -27,15 +18,6 @@ def upload(client, course, size: int):
         body=body,
         headers={"X-API-Key": course["key"], "Content-Type": content_type},
     )
-
-
-def assert_nothing_left(storage, db, course):
-    assert storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=course["prefix"]).get("KeyCount", 0) == 0
-    assert (
-        storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=course["prefix"]).get("Uploads", []) == []
-    )
-    assert db.execute("SELECT count(*) FROM source_materials WHERE course_id = %s", (course["id"],)).fetchone() == (0,)
-    assert db.execute("SELECT count(*) FROM jobs WHERE course_id = %s", (course["id"],)).fetchone() == (0,)
 
 
 def test_s3_refusing_a_part_aborts_the_upload(client, course, storage, db, monkeypatch):

@@ -3,17 +3,10 @@ words (never a codec's or a library's), and nothing is left behind."""
 
 import pytest
 
+from tests.services.uploads.conftest import assert_nothing_left
+
 BOUNDARY = "b0undary"
 MP4 = b"\x00\x00\x00\x18ftypmp42" + bytes(64 * 1024)
-
-
-@pytest.fixture
-def course(client, tenant, db):
-    key = tenant.make_key().secret
-    course_id = db.execute(
-        "INSERT INTO courses (tenant_id, title) VALUES (%s, 'x') RETURNING id", (tenant.id,)
-    ).fetchone()[0]
-    return {"key": key, "id": str(course_id), "prefix": f"tenants/{tenant.id}/courses/{course_id}/"}
 
 
 def part(headers: bytes, content: bytes) -> bytes:
@@ -85,14 +78,6 @@ def post(client, course, body: bytes, content_type: str = f"multipart/form-data;
         body=body,
         headers={"X-API-Key": course["key"], "Content-Type": content_type},
     )
-
-
-def assert_nothing_left(storage, db, course):
-    assert storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=course["prefix"]).get("KeyCount", 0) == 0
-    assert (
-        storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=course["prefix"]).get("Uploads", []) == []
-    )
-    assert db.execute("SELECT count(*) FROM source_materials WHERE course_id = %s", (course["id"],)).fetchone() == (0,)
 
 
 def assert_our_words(result, status: int, start: str) -> None:
