@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local stack and the tests need and the project cannot ship itself:
 #   install.sh python  — a Python >= 3.11 that can make virtualenvs
-#   install.sh system  — redis-server and nginx (wrk for benchmarks)
+#   install.sh system  — redis-server, nginx and ffmpeg (wrk for benchmarks)
 # As root on Debian/Ubuntu it uses apt-get; otherwise it says exactly what to install.
 set -euo pipefail
 
@@ -35,6 +35,7 @@ case "${1:-}" in
     missing=()
     have redis-server || missing+=(redis-server)
     have nginx || missing+=(nginx)
+    have ffmpeg || missing+=(ffmpeg)  # audio extraction and splitting for transcription
     [ "${WITH_BENCH:-0}" = 1 ] && ! have wrk && missing+=(wrk)
     if [ ${#missing[@]} -gt 0 ]; then
       apt_install "${missing[@]}"

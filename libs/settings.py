@@ -50,6 +50,13 @@ class Settings:
     max_upload_bytes: int = 1024**3
     max_concurrent_uploads_per_tenant: int = 4
     max_json_bytes: int = 1024**2
+    openai_base_url: str | None = None
+    # speech to text through an OpenAI-compatible /audio/transcriptions endpoint
+    transcription_model: str = "whisper-1"
+    transcription_max_bytes: int = 24 * 1024**2  # OpenAI refuses files over 25 MB
+    # fetching a web material's source_url
+    web_max_bytes: int = 5 * 1024**2
+    web_timeout_seconds: int = 15
     ports: Mapping[str, int] = field(default_factory=dict)
     # Base URL of each service (SERVICES) as the others reach it: /health probes their liveness.
     service_urls: Mapping[str, str] = field(default_factory=dict)
@@ -159,6 +166,11 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
     ("MAX_CONCURRENT_UPLOADS_PER_TENANT", "max_concurrent_uploads_per_tenant", _integer(1, 1000), False),
     ("MAX_JSON_BYTES", "max_json_bytes", _integer(1024, 64 * 1024**2), False),
+    ("OPENAI_BASE_URL", "openai_base_url", _url("http", "https"), False),
+    ("TRANSCRIPTION_MODEL", "transcription_model", _text, False),
+    ("TRANSCRIPTION_MAX_BYTES", "transcription_max_bytes", _integer(64 * 1024, 1024**3), False),
+    ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),
+    ("WEB_TIMEOUT_SECONDS", "web_timeout_seconds", _integer(1, 300), False),
 )
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document

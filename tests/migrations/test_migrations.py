@@ -48,6 +48,7 @@ SCHEMA = {
     "exercises",
     "llm_calls",
     "jobs",
+    "document_chunks",
 }
 
 
@@ -77,11 +78,19 @@ def test_apply_then_roll_back_all_then_apply_again(scratch):
 def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
-    assert tables(scratch) == SCHEMA
-    # the newest (0006) replaced 0005's per-row trigger function; undoing it brings that back
-    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {"bump_course_revision"}
+    assert tables(scratch) == SCHEMA - {"document_chunks"}  # 0007 made it
     assert apply(scratch) == [applied[-1]]
-    assert functions(scratch) & {"bump_course_revision", "bump_course_revision_once"} == {"bump_course_revision_once"}
+    assert tables(scratch) == SCHEMA
+
+
+def test_rolling_back_0006_brings_back_the_per_row_revision_trigger(scratch):
+    apply(scratch)
+    rolled_back = rollback(scratch, steps=2)
+    assert rolled_back[-1].startswith("0006")
+    bumpers = {"bump_course_revision", "bump_course_revision_once"}
+    assert functions(scratch) & bumpers == {"bump_course_revision"}
+    apply(scratch)
+    assert functions(scratch) & bumpers == {"bump_course_revision_once"}
 
 
 def test_concepts_carry_a_pgvector_embedding(scratch):

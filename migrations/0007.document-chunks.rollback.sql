@@ -1,0 +1,5 @@
+ALTER TABLE jobs DROP COLUMN progress;
+ALTER TABLE jobs DROP COLUMN stage;
+DROP TRIGGER jobs_notify_queued ON jobs;
+DROP FUNCTION notify_job_queued();
+DROP TABLE document_chunks;
