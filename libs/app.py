@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import falcon
 import redis
@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.auth import Authenticator
 from libs.errors import install_error_handling
-from libs.health import Health, database_check, liveness_check, redis_check, storage_check
+from libs.health import Check, Health, database_check, liveness_check, redis_check, storage_check
 from libs.json_media import JsonMedia
 from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
@@ -73,6 +73,7 @@ def build_app(
     pool: ConnectionPool,
     redis_client: redis.Redis,
     storage: Storage,
+    health_checks: Mapping[str, Check] | None = None,
 ) -> falcon.App:
     """A Falcon app with request ids, access logs, CORS, JSON errors, API-key auth with
     scopes, the shared rate limit, ``GET /health``, and the service's ``routes``; HEAD is
@@ -103,6 +104,7 @@ def build_app(
         "db": database_check(pool),
         "redis": redis_check(redis_client),
         "s3": storage_check(storage),
+        **(health_checks or {}),  # the service's own (the agent's queue)
     }
     app.add_route("/health", _with_head(Health(checks)))
     # The public /health (the gateway sends it here): these checks plus every service's

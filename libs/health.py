@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import falcon
@@ -22,7 +22,9 @@ from psycopg_pool import ConnectionPool
 
 from libs.storage import Storage
 
-Check = Callable[[], None]
+# A check raises when it fails; it may return figures for the answer's "metrics" (how old the
+# oldest queued job is, say), which Netdata can chart.
+Check = Callable[[], Mapping[str, float] | None]
 DEADLINE_SECONDS = 3.0
 # A service that cannot say "ok" from memory within a second is stuck, for callers too.
 LIVENESS_TIMEOUT_SECONDS = 1.0
@@ -44,11 +46,17 @@ def database_check(pool: ConnectionPool) -> Check:
 
 
 def redis_check(client: redis.Redis) -> Check:
-    return lambda: client.ping()
+    def check() -> None:
+        client.ping()
+
+    return check
 
 
 def storage_check(storage: Storage) -> Check:
-    return storage.check
+    def check() -> None:
+        storage.check()
+
+    return check
 
 
 def liveness_check(base_url: str, *, timeout: float = LIVENESS_TIMEOUT_SECONDS) -> Check:
@@ -69,6 +77,7 @@ class Report:
     names: tuple[str, ...]
     taken: float  # time.monotonic() of the run
     timestamp: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -79,6 +88,7 @@ class Report:
             "status": "ok" if self.healthy else "degraded",
             "checks": {name: "fail" if name in self.problems else "ok" for name in self.names},
             "timestamp": self.timestamp,
+            **({"metrics": dict(self.metrics)} if self.metrics else {}),
         }
 
 
@@ -121,12 +131,15 @@ class Health:
         futures = {name: self._executor.submit(check) for name, check in self._checks.items()}
         done, _ = concurrent.futures.wait(futures.values(), timeout=DEADLINE_SECONDS)
         problems: dict[str, str] = {}
+        metrics: dict[str, float] = {}
         for name, future in futures.items():
             if future not in done:
                 problems[name] = f"no answer within {DEADLINE_SECONDS:g} s"
             elif (exc := future.exception()) is not None:
                 problems[name] = _summary(exc)
-        return Report(problems, tuple(self._checks), time.monotonic(), datetime.now(UTC).isoformat())
+            elif future.result():
+                metrics.update(future.result())
+        return Report(problems, tuple(self._checks), time.monotonic(), datetime.now(UTC).isoformat(), metrics)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         report = self.report()

@@ -28,10 +28,13 @@ STATUSES = ("pending", "processing", "done", "error")
 MAX_FILENAME = 255
 MAX_URL = 2048
 
-# What the API shows of a material; s3_key stays inside.
+# What the API shows of a material; s3_key stays inside. job_id is its latest ingestion job,
+# so a client can follow it (jobs_material_idx makes the lookup an index probe).
 _PUBLIC = (
     "id, course_id, source_type, source_url, filename, content_type, size_bytes, status, error_message,"
-    " created_at, updated_at"
+    " created_at, updated_at,"
+    " (SELECT j.id FROM jobs j WHERE j.material_id = source_materials.id AND j.tenant_id = source_materials.tenant_id"
+    " AND j.kind = 'ingest_material' ORDER BY j.created_at DESC LIMIT 1) AS job_id"
 )
 _NULLABLE_STRING = {"type": "string", "nullable": True}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
@@ -49,6 +52,7 @@ MATERIAL_SCHEMA: dict[str, Any] = {
         "error_message": _NULLABLE_STRING,
         "created_at": _TIMESTAMP,
         "updated_at": _TIMESTAMP,
+        "job_id": {"type": "string", "format": "uuid", "nullable": True, "description": "Its ingestion job"},
     },
     "required": [
         "id",
@@ -62,6 +66,7 @@ MATERIAL_SCHEMA: dict[str, Any] = {
         "error_message",
         "created_at",
         "updated_at",
+        "job_id",
     ],
 }
 

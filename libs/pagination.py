@@ -1,6 +1,7 @@
-"""Keyset pagination over ``(created_at, id)``: ``limit`` and an opaque ``cursor`` in,
-``{items, total, limit, next_cursor}`` out. Stable under concurrent inserts: no duplicates,
-no gaps, and the cost of a page does not grow with how deep it is."""
+"""Keyset pagination: ``limit`` and an opaque ``cursor`` in, ``{items, total, limit,
+next_cursor}`` out. Stable under concurrent inserts: no duplicates, no gaps, and the cost of a
+page does not grow with how deep it is. Lists of rows order by ``(created_at, id)``; ordered
+documents (a material's chunks) by ``position``, with a cursor of their own format."""
 
 from __future__ import annotations
 
@@ -31,6 +32,17 @@ QUERY = {
     ),
 }
 PARAMETERS = query_parameters(QUERY)
+POSITION_QUERY = {
+    "limit": QUERY["limit"],
+    "cursor": Text(
+        max_length=40,
+        pattern="[A-Za-z0-9_-]+",
+        pattern_hint="a next_cursor this API returned",
+        description="next_cursor of the previous page",
+        format="position-cursor",
+    ),
+}
+POSITION_PARAMETERS = query_parameters(POSITION_QUERY)
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,51 @@ def page_of(rows: Sequence[dict[str, Any]], request: PageRequest, total: int) ->
     items = list(rows[: request.limit])
     more = len(rows) > request.limit
     next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more else None
+    return {"items": items, "total": total, "limit": request.limit, "next_cursor": next_cursor}
+
+
+@dataclass(frozen=True)
+class PositionRequest:
+    """A page of an ordered document: items whose position is greater than ``after``."""
+
+    limit: int
+    after: int = -1
+
+    @property
+    def fetch(self) -> int:
+        """Rows to fetch: one more than the page, to learn whether another page follows."""
+        return self.limit + 1
+
+
+def position_request(req: falcon.Request) -> PositionRequest:
+    """``limit`` and a position ``cursor`` of the request, or 422 naming the bad one."""
+    values = query(req, POSITION_QUERY)
+    cursor = values.get("cursor")
+    return PositionRequest(values.get("limit", DEFAULT_LIMIT), decode_position(cursor) if cursor else -1)
+
+
+def encode_position(position: int) -> str:
+    """The opaque cursor after the item at ``position``."""
+    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+
+
+def decode_position(cursor: str) -> int:
+    """The position inside a cursor, or 422 when it is not one this API made."""
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        position = None
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < 2**31:
+        raise Invalid("cursor: not a cursor this API returned", field="cursor")
+    return position
+
+
+def position_page_of(rows: Sequence[dict[str, Any]], request: PositionRequest, total: int) -> dict[str, Any]:
+    """The answer for ``rows`` fetched in order with ``LIMIT request.fetch``; each row has
+    ``position``."""
+    items = list(rows[: request.limit])
+    more = len(rows) > request.limit
+    next_cursor = encode_position(items[-1]["position"]) if more else None
     return {"items": items, "total": total, "limit": request.limit, "next_cursor": next_cursor}
 
 

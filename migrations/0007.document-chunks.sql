@@ -23,5 +23,8 @@ $$;
 CREATE TRIGGER jobs_notify_queued AFTER INSERT OR UPDATE OF status, run_after ON jobs
     FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION notify_job_queued();
 
+-- a material shows its latest ingestion job
+CREATE INDEX jobs_material_idx ON jobs (material_id, created_at DESC) WHERE material_id IS NOT NULL;
+
 ALTER TABLE jobs ADD COLUMN stage text;
 ALTER TABLE jobs ADD COLUMN progress smallint NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 100);

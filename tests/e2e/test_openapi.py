@@ -7,12 +7,13 @@ import schemathesis
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from libs.pagination import encode_cursor
+from libs.pagination import encode_cursor, encode_position
 from libs.settings import SERVICES
 
 # A cursor is opaque: the document declares its format, and the fuzzer makes real ones (of
 # courses that may or may not exist), so "schema-valid data is accepted" can hold for it too.
 schemathesis.openapi.format("cursor", st.builds(encode_cursor, st.datetimes(), st.uuids()))
+schemathesis.openapi.format("position-cursor", st.builds(encode_position, st.integers(0, 2**31 - 1)))
 
 
 def test_openapi_document_validates_as_openapi_3(stack):
