@@ -1,0 +1,253 @@
+"""A web material: fetch its page from a public address only and keep the main text."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import Message
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import trafilatura
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool
+
+from libs.documents import Chunk
+from libs.errors import Invalid
+from libs.settings import Settings
+from libs.urlpolicy import check_public_url, is_public_address
+from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
+
+log = logging.getLogger(__name__)
+
+MAX_REDIRECTS = 5
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+USER_AGENT = "CourseSupporter/0.1 (fetches the pages a course author submitted)"
+_BLOCK_BYTES = 64 * 1024
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+Resolver = Callable[..., list[tuple[Any, ...]]]
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Sends requests to one address that was resolved and checked beforehand.
+
+    Letting urllib3 resolve the host itself would be a second DNS lookup, which a rebinding
+    name can answer with 127.0.0.1 after the check saw a public address. So the pool is keyed
+    on, and connects to, the checked address, while everything that names the site still
+    uses the host: TLS sends it as SNI and verifies the certificate against it
+    (``server_hostname``/``assert_hostname``; urllib3 drops both for plain http), and the
+    caller sets the ``Host`` header. One adapter per hop, so a redirect to another host
+    never reuses a pin."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(max_retries=0)
+        self._address = address
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> HTTPConnectionPool:
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs.update(server_hostname=host_params["host"], assert_hostname=host_params["host"])
+        # proxies are ignored on purpose: a proxy would resolve the name again
+        return self.poolmanager.connection_from_host(
+            scheme=host_params["scheme"], host=self._address, port=host_params["port"], pool_kwargs=pool_kwargs
+        )
+
+
+def fetch_page(
+    url: str,
+    settings: Settings,
+    *,
+    resolver: Resolver = socket.getaddrinfo,
+    is_allowed: Callable[[str], bool] = is_public_address,
+) -> list[Chunk]:
+    """The main text of the page at ``url`` as ``web`` chunks, one per heading or paragraph
+    block, each with the final URL (after redirects) and headings with their level.
+
+    Every hop (at most :data:`MAX_REDIRECTS` redirects) passes the URL policy, its host is
+    resolved once with ``resolver`` and every address must pass ``is_allowed`` before the
+    connection is made to one of those very addresses. :class:`UnreadableMaterial` for
+    refused URLs, missing pages, other content types, oversized or empty pages;
+    :class:`SourceUnavailable` for timeouts, connection errors, 429 and 5xx."""
+    for hop in range(MAX_REDIRECTS + 1):
+        request = _prepare(url, redirected=hop > 0)
+        addresses = _checked_addresses(request, resolver, is_allowed, redirected=hop > 0)
+        with _open(request, addresses, settings) as response:
+            if response.is_redirect:
+                url = urljoin(request.url, response.headers["Location"])
+                continue
+            _check_status(response)
+            media_type, charset = _content_type(response)
+            body = _read_capped(response, settings.web_max_bytes)
+        text = _decode(body, charset)
+        chunks = _html_chunks(text, request.url) if media_type in HTML_TYPES else _text_chunks(text, request.url)
+        if not chunks:
+            raise UnreadableMaterial("no readable text was found on the page")
+        return chunks
+    raise UnreadableMaterial(f"the page redirects more than {MAX_REDIRECTS} times")
+
+
+def _prepare(url: str, *, redirected: bool) -> requests.PreparedRequest:
+    try:
+        url = check_public_url(url, field="url")
+    except Invalid as exc:
+        reason = exc.errors[0][1]
+        raise UnreadableMaterial(
+            f"the page redirects to a URL that {reason}" if redirected else f"the URL {reason}"
+        ) from None
+    request = requests.Request(
+        "GET", url, headers={"User-Agent": USER_AGENT, "Accept": "text/html, text/plain;q=0.9, */*;q=0.1"}
+    ).prepare()
+    # the connection goes to an address, so the site's name travels in Host (IDNA-encoded
+    # by prepare(); credentials were refused by the policy)
+    request.headers["Host"] = urlsplit(request.url).netloc
+    return request
+
+
+def _checked_addresses(
+    request: requests.PreparedRequest, resolver: Resolver, is_allowed: Callable[[str], bool], *, redirected: bool
+) -> list[str]:
+    parts = urlsplit(request.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        found = resolver(parts.hostname, port, 0, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        log.info("web: cannot resolve %s: %s", parts.hostname, exc)
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            raise UnreadableMaterial("the web site's name does not exist") from None
+        raise SourceUnavailable("the web site's name could not be looked up; the material will be retried") from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    if not addresses:
+        raise UnreadableMaterial("the web site's name does not exist")
+    # every address, not just the one used: a name that also points inside is refused whole
+    if not all(is_allowed(address) for address in addresses):
+        log.warning("web: refused %s, it resolves to %s", parts.hostname, addresses)
+        where = "the page redirects to" if redirected else "the URL points to"
+        raise UnreadableMaterial(f"{where} a private or local address")
+    return addresses
+
+
+@contextmanager
+def _open(request: requests.PreparedRequest, addresses: list[str], settings: Settings) -> Iterator[requests.Response]:
+    """The response from the first address that answers, closed (with its pool) on exit."""
+    timeout = (settings.web_timeout_seconds, settings.web_timeout_seconds)
+    for index, address in enumerate(addresses):
+        adapter = _PinnedAdapter(address)
+        try:
+            try:
+                response = adapter.send(request, stream=True, timeout=timeout)
+            except requests.exceptions.SSLError as exc:
+                log.info("web: TLS failed for %s at %s: %s", request.url, address, exc)
+                raise UnreadableMaterial("the web site's HTTPS certificate is not valid") from None
+            except requests.ConnectionError as exc:
+                # a GET may go to the name's next address, as a browser would
+                if index + 1 < len(addresses):
+                    continue
+                raise _unavailable(request, exc) from None
+            except requests.RequestException as exc:
+                raise _unavailable(request, exc) from None
+            with response:
+                try:
+                    yield response
+                except requests.RequestException as exc:  # while reading the body
+                    raise _unavailable(request, exc) from None
+            return
+        finally:
+            adapter.close()
+
+
+def _unavailable(request: requests.PreparedRequest, exc: Exception) -> SourceUnavailable:
+    log.warning("web: fetching %s failed: %r", request.url, exc)
+    if isinstance(exc, requests.Timeout):
+        return SourceUnavailable("the web server did not answer in time; the material will be retried")
+    return SourceUnavailable("the web server could not be reached; the material will be retried")
+
+
+def _check_status(response: requests.Response) -> None:
+    status = response.status_code
+    if status in (404, 410):
+        raise UnreadableMaterial(f"the page was not found (HTTP {status})")
+    if status == 429 or status >= 500:
+        log.warning("web: %s answered %s", response.url, status)
+        raise SourceUnavailable(f"the web server answered HTTP {status}; the material will be retried")
+    if not 200 <= status < 300:
+        raise UnreadableMaterial(f"the page could not be fetched (HTTP {status})")
+
+
+def _content_type(response: requests.Response) -> tuple[str, str | None]:
+    """The media type and its charset parameter; no charset is None, not requests'
+    ISO-8859-1 default for text/*, so detection can do better."""
+    header = response.headers.get("Content-Type")
+    if not header:
+        raise UnreadableMaterial("the page is not HTML or text (it has no content type)")
+    message = Message()
+    message["Content-Type"] = header
+    media_type = message.get_content_type()
+    if media_type not in (*HTML_TYPES, "text/plain"):
+        raise UnreadableMaterial(f"the page is not HTML or text (it is {media_type})")
+    charset = message.get_param("charset")
+    return media_type, charset if isinstance(charset, str) else None
+
+
+def _read_capped(response: requests.Response, limit: int) -> bytes:
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UnreadableMaterial(f"the page is larger than {limit} bytes")
+    body = bytearray()
+    # decoded bytes are counted, so a compressed body cannot expand past the cap either
+    for block in response.iter_content(_BLOCK_BYTES):
+        body += block
+        if len(body) > limit:
+            raise UnreadableMaterial(f"the page is larger than {limit} bytes")
+    return bytes(body)
+
+
+def _decode(body: bytes, charset: str | None) -> str:
+    try:
+        if charset:
+            return body.decode(codecs.lookup(charset).name, errors="replace")
+    except LookupError:
+        pass  # an unknown charset name: detect it instead
+    # what requests' Response.apparent_encoding does, on the body read under the cap
+    detected = requests.compat.chardet.detect(body)["encoding"] if body else None
+    return body.decode(detected or "utf-8", errors="replace")
+
+
+def _html_chunks(html: str, url: str) -> list[Chunk]:
+    document = trafilatura.bare_extraction(html, url=url, include_comments=False, include_tables=True)
+    if document is None or document.body is None:
+        return []
+    chunks = []
+    for block in document.body:
+        text = _block_text(block)
+        if not text:
+            continue
+        rend = block.get("rend", "")
+        if block.tag == "head" and len(rend) == 2 and rend[0] == "h" and rend[1].isdigit():
+            chunks.append(Chunk("web", text, {"url": url, "heading_level": int(rend[1])}))
+        else:
+            chunks.append(Chunk("web", text, {"url": url}))
+    return chunks
+
+
+def _block_text(block: Any) -> str:
+    if block.tag == "list":  # items carry no separators of their own
+        return "\n".join(text for text in map(_lines, block.iter("item")) if text)
+    return _lines(block)
+
+
+def _lines(element: Any) -> str:
+    """An element's text with runs of blanks collapsed and its line breaks kept."""
+    lines = ("".join(element.itertext())).splitlines()
+    return "\n".join(" ".join(line.split()) for line in lines if line.strip())
+
+
+def _text_chunks(text: str, url: str) -> list[Chunk]:
+    paragraphs = _BLANK_LINE.split(text.replace("\r\n", "\n"))
+    return [Chunk("web", paragraph.strip(), {"url": url}) for paragraph in paragraphs if paragraph.strip()]
