@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
+from libs import queue
 from libs.errors import NotFound
 from libs.pagination import PageRequest, page_of
 from libs.storage import Storage
@@ -204,10 +204,13 @@ def create_with_job(
             "key": key,
         }
         material = conn.cursor(row_factory=dict_row).execute(_INSERT, params).fetchone()
-        conn.execute(
-            "INSERT INTO jobs (tenant_id, course_id, material_id, kind, payload) "
-            "VALUES (%s, %s, %s, 'ingest_material', %s)",
-            (tenant_id, course_id, material_id, Jsonb({"material_id": material_id})),
+        queue.enqueue(
+            conn,
+            tenant_id,
+            "ingest_material",
+            course_id=course_id,
+            material_id=material_id,
+            payload={"material_id": material_id},
         )
     return material
 
