@@ -12,11 +12,10 @@ import falcon
 from botocore.exceptions import BotoCoreError, ClientError
 from falcon.media.multipart import BodyPart, MultipartParseError
 
-from libs import materials, urlpolicy
+from libs import filetypes, materials, urlpolicy
 from libs.errors import Invalid, Unavailable
 from libs.multipart_upload import MultipartWriter
 from libs.storage import Storage
-from services.uploads import filetypes
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from libs.documents import Chunk
+from libs.filetypes import ACCEPTED, extension  # one declaration of what each source_type accepts
 from services.agent.processors import presentation, subtitles, text
 from services.agent.processors.errors import NotConfigured, UnreadableMaterial
-from services.uploads.filetypes import ACCEPTED, extension  # the upload checks own what a source_type accepts
 
 NO_SPEECH_TO_TEXT = (
     "audio and video need a speech-to-text provider: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server)"
