@@ -204,7 +204,8 @@ def create_with_job(
             "key": key,
         }
         material = conn.cursor(row_factory=dict_row).execute(_INSERT, params).fetchone()
-        queue.enqueue(
+        # RETURNING ran before the job existed, so its job_id is NULL: the answer names the job
+        material["job_id"] = queue.enqueue(
             conn,
             tenant_id,
             "ingest_material",
