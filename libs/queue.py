@@ -389,7 +389,9 @@ class Worker:
         self._on_failed = on_failed
 
     def run(self, stop: threading.Event) -> None:
-        """Run jobs until ``stop`` is set. Database outages are logged and waited out."""
+        """Run jobs until ``stop`` is set (seen within :attr:`stop_check_seconds` when idle; a
+        running job is finished first). Database outages are logged and waited out, and the
+        LISTEN connection is opened again."""
         listener: psycopg.Connection | None = None
         delay = 0.5
         try:
@@ -433,10 +435,11 @@ class Worker:
     def run_one(self) -> bool:
         """Claim and run at most one job; ``False`` if none was due."""
         with self._pool.connection() as conn:
-            for job in reap(conn, self._kinds):
-                log.error("job %s (%s) failed: its worker stopped during the last attempt", job.id, job.kind)
-                self._failed(job, WORKER_STOPPED)
+            reaped = reap(conn, self._kinds)
             job = claim(conn, self.worker_id, self._kinds, self._lease)
+        for dead in reaped:  # outside the checkout: on_failed takes a connection of its own
+            log.error("job %s (%s) failed: its worker stopped during the last attempt", dead.id, dead.kind)
+            self._failed(dead, WORKER_STOPPED)
         if job is None:
             return False
         self._execute(job)
