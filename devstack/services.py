@@ -1,4 +1,4 @@
-"""The Falcon services, each under its own gunicorn master."""
+"""The Falcon services, each under its own gunicorn master, and the agent's job worker."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from devstack.processes import ProcessTable, wait_until
 from libs.settings import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
+WORKER = "agent-worker"
 
 
 def answers(url: str) -> bool:
@@ -54,6 +55,10 @@ class Services:
                 env=self.env_for_services(),
                 cwd=REPO,
             )
+        # one ingestion worker; more can run side by side (python -m services.agent.worker)
+        self.processes.start(
+            WORKER, [sys.executable, "-m", "services.agent.worker"], env=self.env_for_services(), cwd=REPO
+        )
         for name in SERVICES:
             # the master binds before its workers boot: wait for a worker to answer
             wait_until(
@@ -64,6 +69,8 @@ class Services:
             )
 
     def stop(self) -> None:
+        # SIGTERM: the worker finishes the job in hand or lets its lease lapse to another
+        self.processes.stop(WORKER, timeout=10)
         for name in SERVICES:
             # SIGINT: gunicorn's quick shutdown; SIGTERM would wait up to graceful_timeout for
             # nginx's idle keepalive connections, which never end by themselves

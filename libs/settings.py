@@ -175,7 +175,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document
 # and the gateway cover each.
-SERVICES = ("auth", "uploads", "courses")
+SERVICES = ("auth", "uploads", "courses", "agent")
 # Where each service listens (agent: reserved); compose and the local stack read these.
 SERVICE_PORTS = {"gateway": 8080, "auth": 8001, "uploads": 8002, "courses": 8003, "agent": 8004}
 

@@ -42,7 +42,8 @@ def test_each_services_health_is_reachable(gateway):
     for name in SERVICES:
         result = requests.get(f"{gateway}/health/{name}", timeout=10)
         assert result.status_code == 200, (name, result.text)
-        assert result.json()["checks"] == {"db": "ok", "redis": "ok", "s3": "ok"}, name
+        assert {"db": "ok", "redis": "ok", "s3": "ok"}.items() <= result.json()["checks"].items(), name
+        assert set(result.json()["checks"].values()) == {"ok"}, name
 
 
 def logged(stack, service: str, request_id: str) -> bool:

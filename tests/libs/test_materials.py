@@ -13,7 +13,7 @@ from services.courses import courses
 def material(tenant, other_tenant, db, pool):
     owner = tenant.id
     course_id = str(courses.create(db, owner, {"title": "x"})["id"])
-    with pool.connection() as conn:
+    with pool.connection() as conn, conn.transaction():
         row = materials.create_with_job(
             conn,
             owner,
@@ -25,6 +25,13 @@ def material(tenant, other_tenant, db, pool):
             content_type=None,
             size=None,
             key=None,
+        )
+        # held by "a test worker" from the moment it commits, so the stack's real worker
+        # leaves this material's status to the tests
+        conn.execute(
+            "UPDATE jobs SET status = 'running', locked_by = 'tests', lease_expires_at = now() + interval '1 hour'"
+            " WHERE id = %s",
+            (row["job_id"],),
         )
     return {"id": str(row["id"]), "tenant": owner, "course": course_id, "other_tenant": other_tenant.id}
 

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from libs.settings import Settings, load_settings
 from libs.urlpolicy import is_public_address
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 from services.agent.processors.web import fetch_page
+from tests.fakes.quiet_server import QuietHTTPServer
 
 HOST = "course-site.example.com"  # passes the URL policy; only the fake resolver knows it
 LIMIT = 8 * 1024
@@ -121,7 +122,7 @@ class Site:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         if tls is not None:

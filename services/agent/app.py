@@ -1,0 +1,48 @@
+"""The agent service's app factory (its worker is services/agent/worker.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import falcon
+import redis
+from psycopg_pool import ConnectionPool
+
+from libs import queue
+from libs.app import build_app
+from libs.health import Check
+from libs.settings import Settings
+from libs.storage import Storage
+from services.agent.routes import routes
+
+# A job queued longer than this means no worker is taking jobs: /health/agent fails.
+STALLED_QUEUE_SECONDS = 300.0
+
+
+class QueueStalled(Exception):
+    """The oldest queued job has waited too long."""
+
+
+def queue_check(pool: ConnectionPool, *, stalled_after: float = STALLED_QUEUE_SECONDS) -> Check:
+    """How old the oldest due queued job is (a metric for Netdata); fails past ``stalled_after``."""
+
+    def check() -> Mapping[str, float]:
+        with pool.connection(timeout=2) as conn:
+            age = queue.oldest_queued_age_seconds(conn) or 0.0
+        if age > stalled_after:
+            raise QueueStalled(f"the oldest queued job has waited {age:.0f} s")
+        return {"oldest_queued_job_seconds": round(age, 3)}
+
+    return check
+
+
+def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
+    """The agent's API: job status and extracted documents; its /health watches the queue."""
+    return build_app(
+        settings,
+        routes=routes(pool),
+        pool=pool,
+        redis_client=redis_client,
+        storage=storage,
+        health_checks={"queue": queue_check(pool)},
+    )

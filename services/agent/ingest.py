@@ -1,0 +1,81 @@
+"""Ingesting one material: read its file from S3 (or fetch its URL), extract its document of
+typed chunks, store it, and move the material pending → processing → done or error."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg_pool import ConnectionPool
+
+from libs import documents, materials, queue
+from libs.documents import Chunk
+from libs.errors import NotFound
+from libs.settings import Settings
+from libs.storage import Storage
+from services.agent.processors import files, transcription, web
+from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
+
+log = logging.getLogger(__name__)
+
+
+class Ingestion:
+    """The ``ingest_material`` job handler; ``failed`` is the queue's ``on_failed`` hook."""
+
+    def __init__(self, settings: Settings, pool: ConnectionPool, storage: Storage) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._storage = storage
+
+    def __call__(self, job: queue.Job, progress: Callable[[str, int], None]) -> dict:
+        tenant, material_id = job.tenant_id, str(job.material_id or job.payload["material_id"])
+        with self._pool.connection() as conn:
+            try:
+                material = materials.load(conn, tenant, material_id)
+            except NotFound:
+                raise queue.Permanent("the material was deleted before it could be read") from None
+            materials.set_status(conn, tenant, material_id, "processing")
+        try:
+            chunks = self._extract(material, progress)
+        except UnreadableMaterial as exc:
+            raise queue.Permanent(str(exc)) from None
+        except SourceUnavailable as exc:
+            raise queue.Transient(str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:
+            log.warning("could not read material %s from storage: %s", material_id, exc)
+            raise queue.Transient("the stored file could not be read; it will be tried again") from None
+        progress("storing", 90)
+        with self._pool.connection() as conn, conn.transaction():
+            stored = documents.replace(conn, tenant, material_id, chunks)
+            materials.set_status(conn, tenant, material_id, "done")
+        return {"chunks": stored, "kinds": dict(Counter(chunk.kind for chunk in chunks))}
+
+    def _extract(self, material: dict, progress: Callable[[str, int], None]) -> list[Chunk]:
+        if material["source_type"] == "web":
+            progress("fetching", 20)
+            return web.fetch_page(material["source_url"], self._settings)
+        with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:
+            # streamed to disk by boto3 in parts: a 1 GiB video never sits in memory
+            path = Path(workdir) / materials.safe_name(material["filename"] or "file")
+            progress("downloading", 10)
+            self._storage.client.download_file(self._storage.bucket, material["s3_key"], str(path))
+            progress("extracting", 40)
+            return files.extract_file(
+                material["source_type"],
+                material["filename"] or path.name,
+                path,
+                transcribe=partial(transcription.transcribe, settings=self._settings),
+            )
+
+    def failed(self, job: queue.Job, message: str) -> None:
+        """The job ended failed: the material shows why."""
+        material_id = str(job.material_id or job.payload.get("material_id"))
+        # a material deleted meanwhile has nothing left to mark
+        with self._pool.connection() as conn, contextlib.suppress(NotFound):
+            materials.set_status(conn, job.tenant_id, material_id, "error", message)

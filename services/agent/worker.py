@@ -1,0 +1,51 @@
+"""The agent's worker process: ``python -m services.agent.worker``. It claims queued jobs
+(woken at once by NOTIFY) and runs them; several run side by side safely."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+
+from libs import queue
+from libs.db import create_pool
+from libs.log import configure_logging
+from libs.runtime import settings_or_exit
+from libs.storage import create_storage
+from services.agent.ingest import Ingestion
+
+log = logging.getLogger(__name__)
+
+
+def main() -> int:
+    """Run until SIGTERM or SIGINT; the job in hand finishes or its lease lapses to another worker."""
+    settings = settings_or_exit(os.environ)
+    configure_logging(settings, "agent-worker")
+    pool = create_pool(settings, name="agent-worker", max_size=4)
+    pool.open(wait=True, timeout=30)
+    storage = create_storage(settings)
+    ingestion = Ingestion(settings, pool, storage)
+    worker = queue.Worker(
+        pool,
+        settings.postgres_conninfo,
+        {"ingest_material": ingestion},
+        worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+        on_failed=ingestion.failed,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    log.info("worker started")
+    try:
+        worker.run(stop)
+    finally:
+        pool.close()
+    log.info("worker stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,8 @@
+"""gunicorn entry point: ``gunicorn services.agent.wsgi:app``."""
+
+import os
+
+from libs.runtime import serve
+from services.agent.app import create_app
+
+app = serve("agent", create_app, os.environ)
