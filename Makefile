@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore clean bench bench-upload
+        backup restore clean bench bench-upload demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -102,6 +102,10 @@ endif
 
 STACK_UP := $(LOCAL) $(PY) -c 'import os, urllib.request as u; u.urlopen("http://127.0.0.1:%s/health" % os.environ["GATEWAY_PORT"], timeout=10)' 2>/dev/null \
 	  || { echo "the local stack is not up (GET /health is not 200): run make up first" >&2; exit 1; }
+
+demo: venv ## against the running stack: a tenant, a course, the sample materials ingested, their documents printed
+	@$(STACK_UP)
+	@$(PY) -m devstack.demo
 
 bench: venv ## load the running local stack with wrk: nginx, a bare service, GET /api/v1/courses/{id}
 	@WITH_BENCH=1 bash devstack/install.sh system

@@ -1,0 +1,12 @@
+"""make demo, against the session's stack: every sample material becomes a document."""
+
+from devstack import demo
+
+
+def test_the_demo_ingests_every_sample_and_prints_its_documents(stack, capsys):
+    assert demo.run(stack.env) == 0
+    shown = capsys.readouterr().out
+    for filename in demo.MATERIALS:
+        assert f"== {filename}: done" in shown
+    assert "[heading   ] level=1" in shown and "Python basics" in shown
+    assert "title=Dictionaries" in shown and "start_seconds=9.0" in shown
