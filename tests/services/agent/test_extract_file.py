@@ -9,12 +9,7 @@ import pytest
 from libs.documents import Chunk
 from services.agent.processors.errors import NotConfigured, UnreadableMaterial
 from services.agent.processors.files import extract_file
-
-
-def write(tmp_path: Path, name: str, content: str) -> Path:
-    path = tmp_path / name
-    path.write_text(content, encoding="utf-8")
-    return path
+from tests.services.agent.readers import write
 
 
 def test_text_file_goes_to_the_reader_of_its_extension(tmp_path: Path) -> None:

@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pptx
-import pytest
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pptx.util import Inches
 
 from libs.documents import Chunk
-from services.agent.processors.errors import UnreadableMaterial
 from services.agent.processors.presentation import read_pdf, read_pptx
-
-
-@contextmanager
-def unreadable(message: str) -> Iterator[None]:
-    """The block raises UnreadableMaterial with exactly this message (plain words, no exception name)."""
-    with pytest.raises(UnreadableMaterial) as caught:
-        yield
-    assert str(caught.value) == message
+from tests.services.agent.readers import unreadable
 
 
 def make_pdf(path: Path, pages: list[str | None], **encryption: object) -> Path:

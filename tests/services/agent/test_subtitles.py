@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from libs.documents import Chunk
-from services.agent.processors.errors import UnreadableMaterial
 from services.agent.processors.subtitles import read_srt, read_vtt
-
-
-@contextmanager
-def unreadable(message: str) -> Iterator[None]:
-    """The block raises UnreadableMaterial with exactly this message (plain words, no exception name)."""
-    with pytest.raises(UnreadableMaterial) as caught:
-        yield
-    assert str(caught.value) == message
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
+from tests.services.agent.readers import unreadable, write
 
 
 def transcript(text: str, start: float, end: float) -> Chunk:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import docx
-import pytest
 
 from libs.documents import Chunk
-from services.agent.processors.errors import UnreadableMaterial
 from services.agent.processors.text import read_docx, read_html, read_markdown, read_txt
+from tests.services.agent.readers import unreadable, write
 
 
 def heading(text: str, level: int) -> Chunk:
@@ -21,23 +18,6 @@ def heading(text: str, level: int) -> Chunk:
 
 def paragraph(text: str) -> Chunk:
     return Chunk("paragraph", text)
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, str):
-        path.write_text(content, encoding="utf-8", newline="")
-    else:
-        path.write_bytes(content)
-    return path
-
-
-@contextmanager
-def unreadable(message: str) -> Iterator[None]:
-    """The block raises UnreadableMaterial with exactly this message (plain words, no exception name)."""
-    with pytest.raises(UnreadableMaterial) as caught:
-        yield
-    assert str(caught.value) == message
 
 
 # --- .txt ---------------------------------------------------------------------------------

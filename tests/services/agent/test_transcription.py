@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from libs.settings import Settings, load_settings
+from libs.settings import Settings
 from services.agent.processors import transcription
 from services.agent.processors.errors import NotConfigured, SourceUnavailable, UnreadableMaterial
 from services.agent.processors.transcription import make_client, transcribe
 from tests.fakes.openai_server import FakeOpenAI, Request, error
+from tests.services.agent.readers import offline_settings
 
 ROUTE = "/v1/audio/transcriptions"
 SMALLEST_PIECE = 64 * 1024  # TRANSCRIPTION_MAX_BYTES' minimum
@@ -115,19 +116,8 @@ def workdirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def settings(server: FakeOpenAI) -> Settings:
-    return load_settings(
-        {
-            "ENVIRONMENT": "test",
-            "POSTGRES_PASSWORD": "unused",
-            "POSTGRES_HOST": "unused",
-            "S3_ENDPOINT": "http://unused.example.com",
-            "S3_ACCESS_KEY": "unused",
-            "S3_SECRET_KEY": "unused",
-            "REDIS_URL": "redis://unused.example.com/0",
-            "OPENAI_API_KEY": "sk-test",
-            "OPENAI_BASE_URL": server.base_url,
-            "TRANSCRIPTION_MODEL": "whisper-test",
-        }
+    return offline_settings(
+        OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=server.base_url, TRANSCRIPTION_MODEL="whisper-test"
     )
 
 

@@ -16,27 +16,17 @@ from pathlib import Path
 import pytest
 import requests.adapters
 
-from libs.settings import Settings, load_settings
+from libs.settings import Settings
 from libs.urlpolicy import is_public_address
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 from services.agent.processors.web import fetch_page
 from tests.fakes.quiet_server import QuietHTTPServer
+from tests.services.agent.readers import offline_settings
 
 HOST = "course-site.example.com"  # passes the URL policy; only the fake resolver knows it
 LIMIT = 8 * 1024
-SETTINGS = load_settings(
-    {
-        "ENVIRONMENT": "test",
-        "POSTGRES_PASSWORD": "unused",
-        "POSTGRES_HOST": "unused",
-        "S3_ENDPOINT": "http://unused.example.com",
-        "S3_ACCESS_KEY": "unused",
-        "S3_SECRET_KEY": "unused",
-        "REDIS_URL": "redis://unused.example.com/0",
-        "WEB_MAX_BYTES": str(LIMIT),
-        "WEB_TIMEOUT_SECONDS": "5",  # generous: the machine may be busy; /slow uses its own
-    }
-)
+# a generous read timeout: the machine may be busy; /slow uses its own
+SETTINGS = offline_settings(WEB_MAX_BYTES=str(LIMIT), WEB_TIMEOUT_SECONDS="5")
 
 PAGE = b"""<!doctype html><html><head><meta charset="utf-8"><title>Falcon course</title>
 <script>var secretScript = "must not appear";</script></head><body>
