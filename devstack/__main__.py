@@ -16,6 +16,7 @@ from devstack.stack import (
     read_env_file,
     write_env_file,
 )
+from libs.settings import llm_overrides
 
 DATA = REPO / ".data"
 ENV_FILE = DATA / "local.env"
@@ -41,6 +42,9 @@ def local_stack() -> Stack:
         write_env_file(ENV_FILE, env)
     if os.environ.get("GATEWAY_PORT"):  # an override at `make up` time wins
         env["GATEWAY_PORT"] = os.environ["GATEWAY_PORT"]
+    # LLM keys and URLs given to `make up` win too, after the file is written: a secret typed
+    # for one run is not kept on disk.
+    env.update(llm_overrides(os.environ))
     return Stack(DATA, env)
 
 

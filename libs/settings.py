@@ -51,6 +51,13 @@ class Settings:
     max_concurrent_uploads_per_tenant: int = 4
     max_json_bytes: int = 1024**2
     openai_base_url: str | None = None
+    # LLM layer (libs/llm): a non-OpenAI server at OPENAI_BASE_URL serves OPENAI_MODEL (and
+    # OPENAI_EMBEDDING_MODEL), put first in every action's default chain
+    anthropic_base_url: str | None = None
+    openai_model: str | None = None
+    openai_embedding_model: str | None = None
+    llm_timeout_seconds: int = 120
+    llm_max_attempts: int = 3
     # speech to text through an OpenAI-compatible /audio/transcriptions endpoint
     transcription_model: str = "whisper-1"
     transcription_max_bytes: int = 24 * 1024**2  # OpenAI refuses files over 25 MB
@@ -167,11 +174,36 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("MAX_CONCURRENT_UPLOADS_PER_TENANT", "max_concurrent_uploads_per_tenant", _integer(1, 1000), False),
     ("MAX_JSON_BYTES", "max_json_bytes", _integer(1024, 64 * 1024**2), False),
     ("OPENAI_BASE_URL", "openai_base_url", _url("http", "https"), False),
+    ("OPENAI_MODEL", "openai_model", _text, False),
+    ("OPENAI_EMBEDDING_MODEL", "openai_embedding_model", _text, False),
+    ("ANTHROPIC_BASE_URL", "anthropic_base_url", _url("http", "https"), False),
+    ("LLM_TIMEOUT_SECONDS", "llm_timeout_seconds", _integer(1, 3600), False),
+    ("LLM_MAX_ATTEMPTS", "llm_max_attempts", _integer(1, 10), False),
     ("TRANSCRIPTION_MODEL", "transcription_model", _text, False),
     ("TRANSCRIPTION_MAX_BYTES", "transcription_max_bytes", _integer(64 * 1024, 1024**3), False),
     ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),
     ("WEB_TIMEOUT_SECONDS", "web_timeout_seconds", _integer(1, 300), False),
 )
+
+# The LLM providers' variables: `make up` passes these from its own environment to the
+# services and the worker over what .data/local.env kept (see llm_overrides).
+LLM_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OPENAI_EMBEDDING_MODEL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_API_KEY",
+    "DEEPSEEK_API_KEY",
+)
+
+
+def llm_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The LLM variables ``environ`` sets to a non-empty value: an operator's key typed at
+    ``make up`` time wins over a saved one, and is not written back to disk."""
+    return {name: environ[name] for name in LLM_VARIABLES if environ.get(name)}
+
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document
 # and the gateway cover each.

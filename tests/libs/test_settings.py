@@ -99,3 +99,37 @@ def test_the_json_body_cap_defaults_to_one_mebibyte_and_is_bounded():
     assert problems({**REQUIRED, "MAX_JSON_BYTES": "10"}) == [
         "MAX_JSON_BYTES: must be between 1024 and 67108864 (got '10')"
     ]
+
+
+def test_llm_provider_variables_parse_with_their_defaults():
+    assert load_settings(REQUIRED).llm_timeout_seconds == 120
+    assert load_settings(REQUIRED).anthropic_base_url is None
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9000/",
+            "OPENAI_BASE_URL": "http://127.0.0.1:11434/v1",
+            "OPENAI_MODEL": "llama3.1:8b",
+            "OPENAI_EMBEDDING_MODEL": "nomic-embed-text",
+            "LLM_TIMEOUT_SECONDS": "30",
+            "LLM_MAX_ATTEMPTS": "2",
+        }
+    )
+    assert settings.anthropic_base_url == "http://127.0.0.1:9000"
+    assert settings.openai_model == "llama3.1:8b"
+    assert settings.openai_embedding_model == "nomic-embed-text"
+    assert (settings.llm_timeout_seconds, settings.llm_max_attempts) == (30, 2)
+
+
+def test_malformed_llm_variables_are_named():
+    found = problems({**REQUIRED, "ANTHROPIC_BASE_URL": "localhost:9000", "LLM_TIMEOUT_SECONDS": "0"})
+    assert len(found) == 2
+    assert found[0].startswith("ANTHROPIC_BASE_URL: must be a http or https URL")
+    assert found[1].startswith("LLM_TIMEOUT_SECONDS: must be between 1 and 3600")
+
+
+def test_llm_overrides_take_only_the_provider_variables_that_are_set():
+    from libs.settings import llm_overrides
+
+    environ = {"OPENAI_API_KEY": "sk-typed", "GEMINI_API_KEY": "", "POSTGRES_PASSWORD": "pw", "PATH": "/bin"}
+    assert llm_overrides(environ) == {"OPENAI_API_KEY": "sk-typed"}
