@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore clean bench bench-upload demo
+        backup restore clean bench bench-upload bench-ingest demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -115,6 +115,10 @@ bench: venv ## load the running local stack with wrk: nginx, a bare service, GET
 bench-upload: venv ## 100 MiB and 1 GiB uploads through the gateway vs boto3 direct, with worker peak RSS
 	@$(STACK_UP)
 	@$(PY) -m bench.upload
+
+bench-ingest: venv ## job start latency, no-op jobs/s, PDF/PPTX/VTT ingestion time and worker peak RSS
+	@$(STACK_UP)
+	@$(PY) -m bench.ingest
 
 clean: down ## stop the stack and delete .data/ (all local data!)
 	rm -rf .data
