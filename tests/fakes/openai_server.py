@@ -37,13 +37,63 @@ class Request:
     files: dict[str, Upload] = field(default_factory=dict)
 
 
-# A route answers (status, JSON body).
-Route = Callable[[Request], tuple[int, Any]]
+# A route answers (status, JSON body) or (status, JSON body, extra headers).
+Answer = tuple[int, Any] | tuple[int, Any, dict[str, str]]
+Route = Callable[[Request], Answer]
 
 
-def error(status: int, message: str, kind: str = "invalid_request_error") -> tuple[int, Any]:
-    """An answer in OpenAI's error shape."""
-    return status, {"error": {"message": message, "type": kind, "param": None, "code": None}}
+def error(
+    status: int, message: str, kind: str = "invalid_request_error", headers: dict[str, str] | None = None
+) -> Answer:
+    """An answer in OpenAI's error shape; ``headers`` e.g. ``{"Retry-After": "1"}``."""
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return (status, body, headers) if headers else (status, body)
+
+
+def chat_completion(content: str | None, *, model: str = "gpt-4o", tokens_in: int = 0, tokens_out: int = 0) -> Answer:
+    """A chat completion whose one choice says ``content``, with its usage."""
+    return 200, {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out},
+    }
+
+
+def embeddings(vectors: list[list[float]], *, model: str = "text-embedding-3-small", tokens_in: int = 0) -> Answer:
+    """An embeddings answer: one item per vector, in order."""
+    return 200, {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)],
+        "model": model,
+        "usage": {"prompt_tokens": tokens_in, "total_tokens": tokens_in},
+    }
+
+
+def script(*answers: Answer) -> Route:
+    """A route that gives ``answers`` in order, one per request; the last one repeats."""
+    remaining = list(answers)
+    lock = threading.Lock()
+
+    def answer(_request: Request) -> Answer:
+        with lock:
+            return remaining.pop(0) if len(remaining) > 1 else remaining[0]
+
+    return answer
+
+
+def by_model(routes: dict[str, Route]) -> Route:
+    """A route that hands each request to the route of the ``model`` its JSON body names
+    (404 in OpenAI's shape for another model), so one server can play several models."""
+
+    def answer(request: Request) -> Answer:
+        model = (request.json or {}).get("model")
+        route = routes.get(model)
+        return route(request) if route else error(404, f"The model `{model}` does not exist", "not_found_error")
+
+    return answer
 
 
 class FakeOpenAI:
@@ -99,10 +149,12 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(request)
         answer = self._routes.get((method, handler.path.split("?")[0]))
-        status, payload = answer(request) if answer else error(404, f"no route {method} {handler.path}")
+        status, payload, *more = answer(request) if answer else error(404, f"no route {method} {handler.path}")
         data = json.dumps(payload).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
+        for name, value in (more[0] if more else {}).items():
+            handler.send_header(name, value)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
         handler.wfile.write(data)
