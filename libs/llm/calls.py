@@ -28,12 +28,10 @@ class Call:
     error: str | None = None
 
 
-# prompt_version has no column yet (migration 0004 predates it): until a migration adds
-# `llm_calls.prompt_version text`, it travels in Call and the router's log line only.
 _INSERT = """
-INSERT INTO llm_calls (tenant_id, job_id, action, strategy, provider, model,
+INSERT INTO llm_calls (tenant_id, job_id, action, strategy, provider, model, prompt_version,
                        tokens_in, tokens_out, latency_ms, cost_usd, success, error)
-VALUES (%(tenant_id)s, %(job_id)s, %(action)s, %(strategy)s, %(provider)s, %(model)s,
+VALUES (%(tenant_id)s, %(job_id)s, %(action)s, %(strategy)s, %(provider)s, %(model)s, %(prompt_version)s,
         %(tokens_in)s, %(tokens_out)s, %(latency_ms)s, %(cost_usd)s, %(success)s, %(error)s)
 """
 
@@ -50,6 +48,7 @@ def record(conn: psycopg.Connection, call: Call) -> None:
             "strategy": call.strategy,
             "provider": call.provider,
             "model": call.model,
+            "prompt_version": call.prompt_version,
             "tokens_in": call.tokens_in,
             "tokens_out": call.tokens_out,
             "latency_ms": call.latency_ms,

@@ -30,6 +30,15 @@ def tables(settings) -> set[str]:
     return {row[0] for row in rows}
 
 
+def columns(settings, table: str) -> set[str]:
+    with psycopg.connect(settings.postgres_conninfo) as conn:
+        rows = conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (table,),
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
 def functions(settings) -> set[str]:
     with psycopg.connect(settings.postgres_conninfo) as conn:
         rows = conn.execute("SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace").fetchall()
@@ -78,14 +87,15 @@ def test_apply_then_roll_back_all_then_apply_again(scratch):
 def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
-    assert tables(scratch) == SCHEMA - {"document_chunks"}  # 0007 made it
+    assert tables(scratch) == SCHEMA  # 0008 only added a column
+    assert "prompt_version" not in columns(scratch, "llm_calls")
     assert apply(scratch) == [applied[-1]]
-    assert tables(scratch) == SCHEMA
+    assert "prompt_version" in columns(scratch, "llm_calls")
 
 
 def test_rolling_back_0006_brings_back_the_per_row_revision_trigger(scratch):
     apply(scratch)
-    rolled_back = rollback(scratch, steps=2)
+    rolled_back = rollback(scratch, steps=3)
     assert rolled_back[-1].startswith("0006")
     bumpers = {"bump_course_revision", "bump_course_revision_once"}
     assert functions(scratch) & bumpers == {"bump_course_revision"}

@@ -140,7 +140,7 @@ def calls(db: psycopg.Connection, tenant) -> Callable[[], list[dict]]:
     def rows() -> list[dict]:
         cursor = db.execute(
             """SELECT action, strategy, provider, model, success, tokens_in, tokens_out, cost_usd, error,
-                      job_id, latency_ms
+                      job_id, latency_ms, prompt_version
                  FROM llm_calls WHERE tenant_id = %s ORDER BY id""",
             (tenant.id,),
         )

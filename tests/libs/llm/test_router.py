@@ -58,7 +58,7 @@ def test_fallback_from_a_failing_first_model_to_the_second_logs_both_with_cost(
     ]
     assert all("does not match the schema at $.title" in r["error"] for r in rows[:2])
     assert rows[2]["error"] is None
-    assert {r["action"] for r in rows} == {"course_structuring"}
+    assert {(r["action"], r["prompt_version"]) for r in rows} == {("course_structuring", "structure-v1")}
     assert {str(r["job_id"]) for r in rows} == {job_id}
     assert (result.tokens_in, result.tokens_out, result.cost_usd) == (4000, 900, Decimal("0.022"))
     # the wire formats: a forced tool whose input_schema is the schema; a json_schema response_format
