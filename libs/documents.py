@@ -73,3 +73,8 @@ def count(conn: psycopg.Connection, tenant_id: str, material_id: str) -> int:
     return conn.execute(
         "SELECT count(*) FROM document_chunks WHERE material_id = %s AND tenant_id = %s", (material_id, tenant_id)
     ).fetchone()[0]
+
+
+def read_all(conn: psycopg.Connection, tenant_id: str, material_id: str) -> list[dict]:
+    """The material's whole document, in order (for the ArchitectAgent's context)."""
+    return page(conn, tenant_id, material_id, after=-1, limit=2**31 - 1)

@@ -42,7 +42,11 @@ def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+_PARAM = re.compile(r"\{(\w+)(?::(\w+)(?:\([^)]*\))?)?\}")  # {name}, {name:uuid}, {name:int(min=1)}
+_PATH_SCHEMAS = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "int": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+}
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
@@ -98,7 +102,7 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
     responses = operation.setdefault("responses", {})
     parameters = operation.setdefault("parameters", [])
     for name, converter in _PARAM.findall(route.path):
-        schema = {"type": "string", "format": "uuid"} if converter == "uuid" else {"type": "string"}
+        schema = dict(_PATH_SCHEMAS.get(converter, {"type": "string"}))
         parameters.insert(0, {"name": name, "in": "path", "required": True, "schema": schema})
     if not parameters:
         del operation["parameters"]

@@ -76,14 +76,38 @@ def read_lesson(conn: psycopg.Connection, tenant_id: str, course_id: str, lesson
     return lesson
 
 
+def course_brief(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
+    """The course's own fields that frame its structure (title, description, goal, expected
+    knowledge and skills); :class:`NotFound` for another tenant's course."""
+    row = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            "SELECT id, title, description, learning_goal, expected_knowledge, expected_skills"
+            " FROM courses WHERE id = %s AND tenant_id = %s",
+            (course_id, tenant_id),
+        )
+        .fetchone()
+    )
+    if row is None:
+        raise NotFound("No course with this id.")
+    return row
+
+
 def replace(
-    conn: psycopg.Connection, tenant_id: str, course_id: str, modules: Sequence[Mapping[str, Any]]
+    conn: psycopg.Connection,
+    tenant_id: str,
+    course_id: str,
+    modules: Sequence[Mapping[str, Any]],
+    *,
+    course: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
     """Make ``modules`` (nested as :func:`read` returns them, without ids and positions) the
     course's whole structure, in one transaction: readers see the old structure or the new,
     never a mix, and a failure leaves the old one. Returns the counts written.
 
-    Concepts may carry an ``embedding`` (a list of floats, or None)."""
+    Concepts may carry an ``embedding`` (a list of floats, or None). ``course`` may carry the
+    course-level description, learning goal, expected knowledge and skills a run produced
+    (the title stays the one the client gave)."""
     rows: dict[str, list[tuple]] = {"modules": [], "lessons": [], "concepts": [], "exercises": []}
     for m, module in enumerate(modules):
         module_id = uuid.uuid4()
@@ -155,6 +179,19 @@ def replace(
             is None
         ):
             raise NotFound("No course with this id.")
+        if course:
+            conn.execute(
+                "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s,"
+                " expected_skills = %s, updated_at = now() WHERE id = %s AND tenant_id = %s",
+                (
+                    course.get("description"),
+                    course.get("learning_goal"),
+                    list(course.get("expected_knowledge", ())),
+                    list(course.get("expected_skills", ())),
+                    course_id,
+                    tenant_id,
+                ),
+            )
         # lessons, concepts and exercises go with their modules (ON DELETE CASCADE)
         conn.execute("DELETE FROM modules WHERE course_id = %s AND tenant_id = %s", (course_id, tenant_id))
         with conn.cursor() as cur:

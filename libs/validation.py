@@ -99,6 +99,27 @@ class Integer:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One of a fixed vocabulary of strings."""
+
+    options: tuple[str, ...]
+    required: bool = False
+    nullable: bool = False
+    description: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        return _finish({"type": "string", "enum": list(self.options)}, self)
+
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if not isinstance(value, str) or value not in self.options:
+            problems.append((path, f"must be one of {', '.join(self.options)}"))
+        return value
+
+    def parse(self, raw: str) -> Any:
+        return raw
+
+
+@dataclass(frozen=True)
 class Day:
     """A calendar day, ``YYYY-MM-DD``."""
 
@@ -201,7 +222,7 @@ class Array:
         return checked
 
 
-Field = Text | Integer | Day | Object | Array
+Field = Text | Integer | Choice | Day | Object | Array
 
 
 def _finish(schema: dict[str, Any], spec: Any) -> dict[str, Any]:

@@ -14,6 +14,10 @@ from libs.llm.providers import PROVIDERS
 
 REGISTRY_FILE = Path(__file__).with_name("models.toml")
 STRATEGIES = ("default", "quality", "budget")
+# What a local server's model (OPENAI_MODEL, not in the registry) is assumed to take: servers
+# are commonly started with 8-32k; the ArchitectAgent condenses materials to fit, so assuming
+# too little costs summaries, assuming too much costs a refused request.
+SERVED_MODEL_CONTEXT = 16_384
 # Actions the code calls today; the file may declare more (homework_check, later).
 ACTIONS = ("course_structuring", "text_processing", "embedding")
 EMBEDDING_ACTION = "embedding"
@@ -74,7 +78,7 @@ class Registry:
         models = dict(self.models)
         if name not in models:
             capabilities = ("embedding",) if embedding else ("chat", "json_schema")
-            models[name] = Model(name, "openai", frozenset(capabilities), 0, Decimal(0), Decimal(0))
+            models[name] = Model(name, "openai", frozenset(capabilities), SERVED_MODEL_CONTEXT, Decimal(0), Decimal(0))
         chains = dict(self.chains)
         for (action, strategy), names in self.chains.items():
             if strategy == "default" and (action == EMBEDDING_ACTION) == embedding:

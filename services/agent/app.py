@@ -40,7 +40,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.
     """The agent's API: job status and extracted documents; its /health watches the queue."""
     return build_app(
         settings,
-        routes=routes(pool),
+        routes=routes(pool, settings),
         pool=pool,
         redis_client=redis_client,
         storage=storage,

@@ -74,7 +74,9 @@ class Ingestion:
             )
 
     def failed(self, job: queue.Job, message: str) -> None:
-        """The job ended failed: the material shows why."""
+        """The job ended failed: its material shows why (a structure job has no material)."""
+        if job.kind != "ingest_material":
+            return
         material_id = str(job.material_id or job.payload.get("material_id"))
         # a material deleted meanwhile has nothing left to mark
         with self._pool.connection() as conn, contextlib.suppress(NotFound):

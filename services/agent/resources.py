@@ -1,15 +1,26 @@
-"""HTTP resources of the agent service: a job's progress, and a material's extracted document."""
+"""HTTP resources of the agent service: jobs, extracted documents, structure runs and versions."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 import falcon
+from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
-from libs import documents, materials, queue
-from libs.openapi import Operations, json_content, ref
+from libs import documents, materials, queue, structure, structure_versions
+from libs.errors import Conflict, Invalid, Unavailable
+from libs.llm.errors import NoProviderConfigured
+from libs.llm.providers import CONFIGURATION_VARIABLES, any_provider_configured
+from libs.llm.registry import STRATEGIES
+from libs.openapi import Operations, error, json_content, ref
 from libs.pagination import POSITION_PARAMETERS, position_page_of, position_request
+from libs.settings import Settings
+from libs.validation import Choice, Object, json_body, validate
+
+STRUCTURE_REQUEST = Object(
+    {"strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)")}
+)
 
 
 def _tenant(req: falcon.Request) -> str:
@@ -56,3 +67,96 @@ class MaterialDocument:
             rows = documents.page(conn, tenant, material, after=request.after, limit=request.fetch)
             total = documents.count(conn, tenant, material)
         resp.media = {"material_id": material, "status": status, **position_page_of(rows, request, total)}
+
+
+class StructureRuns:
+    """``POST``: queue an ArchitectAgent run over the course's done materials (202 with its job)."""
+
+    openapi: ClassVar[Operations] = {
+        "POST": {
+            "summary": "Generate the course's structure from its done materials (an ArchitectAgent job)",
+            "requestBody": {"required": True, "content": json_content(ref("StructureRequest"))},
+            "responses": {
+                "202": {"description": "The run is queued", "content": json_content(ref("StructureRun"))},
+                "409": error("A structure run of this course is already queued or running"),
+                "503": error("No LLM provider is configured"),
+            },
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        body = json_body(req) if req.content_length else {}  # no body: every default
+        strategy = validate(body, STRUCTURE_REQUEST).get("strategy") or "default"
+        tenant, course = _tenant(req), str(course_id)
+        if not any_provider_configured(self._settings):
+            message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
+            raise Unavailable(message[0].upper() + message[1:] + ".")
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                structure.course_brief(conn, tenant, course)  # 404 for another tenant's course
+                if not any(m["status"] == "done" for m in materials.list_for_course(conn, tenant, course)):
+                    raise Invalid(
+                        "materials: no material of this course is done yet; upload materials and wait for their"
+                        " ingestion to finish",
+                        field="materials",
+                    )
+                job_id = queue.enqueue(
+                    conn, tenant, "generate_structure", course_id=course, payload={"strategy": strategy}, max_attempts=2
+                )
+        except UniqueViolation:
+            # jobs_one_structure_run_per_course: the check and the insert cannot race
+            raise Conflict("A structure run of this course is already queued or running; follow its job.") from None
+        resp.status = falcon.HTTP_202
+        resp.location = f"/api/v1/jobs/{job_id}"
+        resp.media = {"job_id": job_id}
+
+
+class StructureVersions:
+    """Snapshots of each successful structure run, oldest first."""
+
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "The course's structure versions: job, model, cost, counts, time",
+            "parameters": POSITION_PARAMETERS,
+            "responses": {"200": {"description": "One page", "content": json_content(ref("StructureVersionPage"))}},
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        request = position_request(req)
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn, conn.transaction():
+            structure.course_brief(conn, tenant, course)
+            rows = structure_versions.page(conn, tenant, course, after=request.after, limit=request.fetch)
+            total = structure_versions.count(conn, tenant, course)
+        for row in rows:
+            row["position"] = row["version"]  # the cursor counts versions
+        page = position_page_of(rows, request, total)
+        for row in page["items"]:
+            del row["position"]
+        resp.media = page
+
+
+class StructureVersion:
+    """One structure version with the document as it was."""
+
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "One structure version and its document",
+            "responses": {"200": {"description": "The version", "content": json_content(ref("StructureVersion"))}},
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
+        with self._pool.connection() as conn:
+            resp.media = structure_versions.get(conn, _tenant(req), str(course_id), version)

@@ -7,7 +7,7 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
-from libs import materials, structure
+from libs import materials, slide_mapping, structure
 from libs.openapi import Operations, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
@@ -154,12 +154,12 @@ class SlideMapping:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         pairs = slides.validate_batch(json_body(req))
         with self._pool.connection() as conn:
-            resp.media = {"mappings": slides.replace(conn, _tenant(req), str(course_id), pairs)}
+            resp.media = {"mappings": slide_mapping.replace(conn, _tenant(req), str(course_id), pairs)}
         resp.status = falcon.HTTP_201
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         with self._pool.connection() as conn:
-            resp.media = {"mappings": slides.list_pairs(conn, _tenant(req), str(course_id))}
+            resp.media = {"mappings": slide_mapping.list_pairs(conn, _tenant(req), str(course_id))}
 
 
 class CostReport:

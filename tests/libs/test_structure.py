@@ -73,3 +73,22 @@ def test_another_tenant_can_neither_replace_nor_read_the_structure(db, owned_cou
     with pytest.raises(NotFound):
         structure.read_lesson(db, intruder, course_id, lesson_id)
     assert len(structure.read(db, tenant_id, course_id)) == 1
+
+
+def test_a_run_writes_the_course_level_fields_with_its_structure(db, owned_course):
+    tenant_id, course_id = owned_course
+    course = {
+        "title": "A title the client did not choose",
+        "description": "What the course covers",
+        "learning_goal": "Write small programs",
+        "expected_knowledge": ["variables"],
+        "expected_skills": ["write a loop"],
+    }
+    structure.replace(db, tenant_id, course_id, made_up_structure(1, 1, 1, 1), course=course)
+    brief = structure.course_brief(db, tenant_id, course_id)
+    assert (brief["title"], brief["description"], brief["learning_goal"]) == (
+        "Structured",
+        "What the course covers",
+        "Write small programs",
+    )
+    assert (brief["expected_knowledge"], brief["expected_skills"]) == (["variables"], ["write a loop"])

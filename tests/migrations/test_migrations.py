@@ -58,6 +58,7 @@ SCHEMA = {
     "llm_calls",
     "jobs",
     "document_chunks",
+    "structure_versions",
 }
 
 
@@ -87,15 +88,14 @@ def test_apply_then_roll_back_all_then_apply_again(scratch):
 def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
-    assert tables(scratch) == SCHEMA  # 0008 only added a column
-    assert "prompt_version" not in columns(scratch, "llm_calls")
+    assert tables(scratch) == SCHEMA - {"structure_versions"}  # 0009 made it
     assert apply(scratch) == [applied[-1]]
-    assert "prompt_version" in columns(scratch, "llm_calls")
+    assert tables(scratch) == SCHEMA
 
 
 def test_rolling_back_0006_brings_back_the_per_row_revision_trigger(scratch):
     apply(scratch)
-    rolled_back = rollback(scratch, steps=3)
+    rolled_back = rollback(scratch, steps=4)
     assert rolled_back[-1].startswith("0006")
     bumpers = {"bump_course_revision", "bump_course_revision_once"}
     assert functions(scratch) & bumpers == {"bump_course_revision"}
@@ -111,3 +111,8 @@ def test_concepts_carry_a_pgvector_embedding(scratch):
             "WHERE attrelid = 'concepts'::regclass AND attname = 'embedding'"
         ).fetchone()
     assert kind == ("vector(1536)",)
+
+
+def test_llm_calls_record_the_prompt_version(scratch):
+    apply(scratch)
+    assert "prompt_version" in columns(scratch, "llm_calls")
