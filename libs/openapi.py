@@ -97,6 +97,11 @@ _HEALTH = {
 }
 
 
+def document_path(path: str) -> str:
+    """A Falcon route template as the OpenAPI document writes it: ``{course_id:uuid}`` → ``{course_id}``."""
+    return _PARAM.sub(r"{\1}", path)
+
+
 def _operation(route: Route, method: str, spec: dict) -> dict:
     operation = copy.deepcopy(spec)
     responses = operation.setdefault("responses", {})
@@ -140,7 +145,7 @@ def paths_of(routes: Iterable[Route], tag: str) -> dict[str, dict]:
         if route.public and not spec:
             continue  # documentation pages and the like: not part of the API
         methods = route.scopes.keys() if not route.public else spec.keys()
-        item = paths.setdefault(_PARAM.sub(r"{\1}", route.path), {})
+        item = paths.setdefault(document_path(route.path), {})
         for method in methods:
             operation = _operation(route, method, spec.get(method, {"responses": {"200": {"description": "OK"}}}))
             item[method.lower()] = {"tags": [tag], **operation}

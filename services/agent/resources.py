@@ -92,9 +92,6 @@ class StructureRuns:
         body = json_body(req) if req.content_length else {}  # no body: every default
         strategy = validate(body, STRUCTURE_REQUEST).get("strategy") or "default"
         tenant, course = _tenant(req), str(course_id)
-        if not any_provider_configured(self._settings):
-            message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
-            raise Unavailable(message[0].upper() + message[1:] + ".")
         try:
             with self._pool.connection() as conn, conn.transaction():
                 structure.course_brief(conn, tenant, course)  # 404 for another tenant's course
@@ -104,6 +101,9 @@ class StructureRuns:
                         " ingestion to finish",
                         field="materials",
                     )
+                if not any_provider_configured(self._settings):
+                    message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
+                    raise Unavailable(message[0].upper() + message[1:] + ".")
                 job_id = queue.enqueue(
                     conn, tenant, "generate_structure", course_id=course, payload={"strategy": strategy}, max_attempts=2
                 )

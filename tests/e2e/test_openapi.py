@@ -7,6 +7,7 @@ import schemathesis
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
+from libs.openapi import document_path
 from libs.pagination import encode_cursor, encode_position
 from libs.settings import SERVICES
 
@@ -37,7 +38,7 @@ def test_every_route_of_every_service_is_documented(stack):
         for route in importlib.import_module(f"services.{name}.routes").routes():
             if route.public:
                 continue
-            path = route.path.replace(":uuid", "")
+            path = document_path(route.path)
             for method in route.scopes:
                 operation = paths[path][method.lower()]
                 assert {"401", "403", "429"} <= operation["responses"].keys(), (path, method)
