@@ -21,6 +21,9 @@ MAX_OUTPUT = 2048  # tokens of one summary: well under every chat model's output
 OUTPUT_SHARE = 6  # ... or a sixth of a smaller window, so a summary is shorter than its input
 # Tokens one point costs in JSON: its text at POINT_LENGTH characters and the anchor fields.
 POINT_TOKENS = 150
+# A part holds at most this many times its summary's tokens: a whole lecture in one request
+# would come back as a dozen points, a few parts keep more of it.
+PART_PER_SUMMARY = 8
 # Below this many tokens of material per request, condensing cannot shrink anything.
 MIN_PART_TOKENS = 100
 _PART = "9999 of 9999"  # the widest part attribute, for the fixed cost of a request
@@ -58,7 +61,8 @@ class Condenser:
     def part_capacity(self, material: MaterialText) -> int:
         """Estimated tokens of material text one condensing request may carry."""
         empty = self._user(material, _PART, [])
-        return self.budget.input_tokens - request_tokens([self.system, empty], self.schema)
+        room = self.budget.input_tokens - request_tokens([self.system, empty], self.schema)
+        return min(room, self.budget.max_tokens * PART_PER_SUMMARY)
 
     def condense(self, material: MaterialText) -> Condensed:
         """The material summarised part by part (parts as large as a request allows), the
