@@ -11,6 +11,11 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
+# ffmpeg: the agent's worker extracts and splits audio for speech-to-text.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject.toml alone, so this layer (the slow one) is rebuilt only
 # when the pinned dependencies change, not on every code change. With no sources copied yet
 # the project itself installs as an empty distribution; the code comes from /app below.

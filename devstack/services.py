@@ -55,10 +55,7 @@ class Services:
                 env=self.env_for_services(),
                 cwd=REPO,
             )
-        # one ingestion worker; more can run side by side (python -m services.agent.worker)
-        self.processes.start(
-            WORKER, [sys.executable, "-m", "services.agent.worker"], env=self.env_for_services(), cwd=REPO
-        )
+        self.start_worker()
         for name in SERVICES:
             # the master binds before its workers boot: wait for a worker to answer
             wait_until(
@@ -68,9 +65,18 @@ class Services:
                 log=self.processes.log_path(name),
             )
 
-    def stop(self) -> None:
-        # SIGTERM: the worker finishes the job in hand or lets its lease lapse to another
+    def start_worker(self) -> None:
+        """One job worker; more can run side by side (python -m services.agent.worker)."""
+        self.processes.start(
+            WORKER, [sys.executable, "-m", "services.agent.worker"], env=self.env_for_services(), cwd=REPO
+        )
+
+    def stop_worker(self) -> None:
+        """SIGTERM: the worker finishes the job in hand, or its lease lapses to another."""
         self.processes.stop(WORKER, timeout=10)
+
+    def stop(self) -> None:
+        self.stop_worker()
         for name in SERVICES:
             # SIGINT: gunicorn's quick shutdown; SIGTERM would wait up to graceful_timeout for
             # nginx's idle keepalive connections, which never end by themselves

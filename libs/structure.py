@@ -16,7 +16,9 @@ from psycopg.rows import dict_row
 
 from libs.errors import NotFound
 
-DIFFICULTIES = ("easy", "medium", "hard")  # of a module; an exercise's difficulty is 1 to 5
+DIFFICULTIES = ("easy", "medium", "hard")
+# HH:MM:SS, as the lessons' and slide mapping's CHECK constraints (migrations 0002, 0003) say
+TIMECODE_PATTERN = "[0-9]{2}:[0-5][0-9]:[0-5][0-9]"  # of a module; an exercise's difficulty is 1 to 5
 
 _MODULES = """SELECT id, position, title, description, learning_goal, expected_knowledge, expected_skills, difficulty
                 FROM modules WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""

@@ -22,15 +22,31 @@ from libs.redis_client import create_redis
 from libs.settings import Settings, load_settings
 from libs.storage import Storage, create_storage
 from services.auth import tenants
+from tests.fakes import course_model as fakes
+from tests.fakes.openai_server import FakeOpenAI
 
 UPLOAD_LIMIT = 24 * 1024 * 1024
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def course_model() -> Iterator[FakeOpenAI]:
+    """The OpenAI-compatible server the stack's agent talks to (see tests/fakes/course_model.py)."""
+    with fakes.course_model() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, course_model: FakeOpenAI) -> Iterator[Stack]:
     root: Path = tmp_path_factory.mktemp("stack")
-    # a small upload limit, so the limit's tests need not move a gigabyte
-    env = {**default_environment(Ports.free(), environment="test"), "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)}
+    env = {
+        **default_environment(Ports.free(), environment="test"),
+        # a small upload limit, so the limit's tests need not move a gigabyte
+        "MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
+        # a local OpenAI-compatible server: no key, the model it serves named
+        "OPENAI_BASE_URL": course_model.base_url,
+        "OPENAI_MODEL": fakes.MODEL,
+        "OPENAI_EMBEDDING_MODEL": fakes.EMBEDDING_MODEL,
+    }
     instance = Stack(root, env, persistent=False)
     try:
         instance.up()

@@ -12,10 +12,13 @@ import uuid
 
 from libs import queue
 from libs.db import create_pool
+from libs.llm.registry import load_registry
+from libs.llm.router import LlmRouter
 from libs.log import configure_logging
 from libs.runtime import settings_or_exit
 from libs.storage import create_storage
 from services.agent.ingest import Ingestion
+from services.agent.structuring import Structuring
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +27,15 @@ def main() -> int:
     """Run until SIGTERM or SIGINT; the job in hand finishes or its lease lapses to another worker."""
     settings = settings_or_exit(os.environ)
     configure_logging(settings, "agent-worker")
-    pool = create_pool(settings, name="agent-worker", max_size=4)
+    pool = create_pool(settings, name="agent-worker", max_size=6)
     pool.open(wait=True, timeout=30)
     storage = create_storage(settings)
     ingestion = Ingestion(settings, pool, storage)
+    router = LlmRouter(settings, load_registry(), pool)
     worker = queue.Worker(
         pool,
         settings.postgres_conninfo,
-        {"ingest_material": ingestion},
+        {"ingest_material": ingestion, "generate_structure": Structuring(pool, router)},
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
         on_failed=ingestion.failed,
     )

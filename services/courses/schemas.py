@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from libs.materials import MATERIAL_SCHEMA
 from libs.pagination import page_schema
+from libs.structure import TIMECODE_PATTERN
 from libs.validation import Array, Day, Integer, Object, Text
-
-TIMECODE_PATTERN = "[0-9]{2}:[0-5][0-9]:[0-5][0-9]"
 
 COURSE_INPUT = Object(
     {

@@ -1,6 +1,6 @@
 """libs.queue against the session's PostgreSQL: claims, leases, retries, progress, wake-up, isolation.
 
-Other tests leave ingestion jobs behind, and claims are not per tenant, so these tests use
+Claims are not per tenant: the stack's own worker is paused while these tests run, they use
 ``generate_structure`` jobs, judge only their own tenant's jobs, and let handlers finish any
 other tenant's job at once.
 """
@@ -30,6 +30,14 @@ from libs.queue import Job, Permanent, Progress, Transient, Worker
 KIND = "generate_structure"
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SCRIPT = Path(__file__).with_name("queue_worker_process.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def queue_to_ourselves(stack) -> Iterator[None]:
+    """The stack's worker would take these tests' jobs: pause it for the module."""
+    stack.services.stop_worker()
+    yield
+    stack.services.start_worker()
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-TIMECODE_PATTERN = "^[0-9]{2}:[0-5][0-9]:[0-5][0-9]$"  # lessons.video_*_timecode's CHECK
+from libs import structure
+
+TIMECODE_PATTERN = f"^{structure.TIMECODE_PATTERN}$"  # anchored, as JSON Schema patterns are not
 _TIMECODE = re.compile(TIMECODE_PATTERN)
 # Between a transcript anchor's start and end, as in [00:01:05–00:01:09]  # noqa: RUF003
 DASH = "\u2013"

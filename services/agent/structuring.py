@@ -1,0 +1,125 @@
+"""The ``generate_structure`` job: the ArchitectAgent over the course's done documents and
+slide mapping, concept embeddings, then the course's structure replaced in one transaction
+and kept as a new version."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from psycopg_pool import ConnectionPool
+
+from libs import documents, materials, queue, slide_mapping, structure, structure_versions
+from libs.errors import NotFound
+from libs.llm.errors import AllModelsFailed, NoProviderConfigured
+from libs.llm.router import LlmRouter
+from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText
+
+log = logging.getLogger(__name__)
+
+
+class Structuring:
+    """The ``generate_structure`` job handler."""
+
+    def __init__(self, pool: ConnectionPool, router: LlmRouter) -> None:
+        self._pool = pool
+        self._router = router
+        self._agent = ArchitectAgent(router, router.registry)
+
+    def __call__(self, job: queue.Job, progress: Callable[[str, int], None]) -> dict:
+        tenant, course_id = job.tenant_id, str(job.course_id)
+        progress("reading materials", 5)
+        with self._pool.connection() as conn, conn.transaction():
+            try:
+                course = structure.course_brief(conn, tenant, course_id)
+            except NotFound:
+                raise queue.Permanent("the course was deleted before its structure could be made") from None
+            texts = [
+                MaterialText(
+                    id=str(m["id"]),
+                    filename=m["filename"],
+                    source_type=m["source_type"],
+                    source_url=m["source_url"],
+                    chunks=documents.read_all(conn, tenant, str(m["id"])),
+                )
+                for m in materials.list_for_course(conn, tenant, course_id)
+                if m["status"] == "done"
+            ]
+            mapping = slide_mapping.list_pairs(conn, tenant, course_id)
+        if not texts:
+            raise queue.Permanent("no material of the course is done: there is nothing to structure")
+        try:
+            outcome = self._agent.run(
+                tenant_id=tenant,
+                job_id=job.id,
+                course=course,
+                materials=texts,
+                slide_mapping=mapping,
+                strategy=job.payload.get("strategy", "default"),
+                progress=progress,
+            )
+        except (NoProviderConfigured, ArchitectError) as exc:
+            raise queue.Permanent(str(exc)) from None
+        except AllModelsFailed as exc:
+            raise queue.Transient(f"every model failed: {exc}") from None
+        progress("embedding concepts", 85)
+        embeddings, embedding_cost = self._embed(tenant, job.id, outcome.modules)
+        progress("saving", 95)
+        with self._pool.connection() as conn, conn.transaction():
+            counts = structure.replace(conn, tenant, course_id, outcome.modules, course=outcome.course)
+            snapshot = {"course": outcome.course, "modules": outcome.modules}
+            version = structure_versions.record(
+                conn,
+                tenant,
+                course_id,
+                job_id=job.id,
+                model=outcome.model,
+                cost_usd=outcome.cost_usd + embedding_cost,
+                counts=counts,
+                document=_without_embeddings(snapshot),
+            )
+        return {
+            "version": version,
+            "model": outcome.model,
+            "provider": outcome.provider,
+            "cost_usd": float(outcome.cost_usd + embedding_cost),
+            "counts": counts,
+            "dropped": outcome.dropped,
+            "condensed_materials": len(outcome.condensed),
+            "embeddings": embeddings,
+        }
+
+    def _embed(self, tenant: str, job_id: str, modules: list[dict]) -> tuple[str, Decimal]:
+        """Fill each concept's ``embedding``; without an embedding provider they stay empty and
+        the result says why, since the structure is worth keeping without them."""
+        concepts = [c for m in modules for lesson in m["lessons"] for c in lesson["concepts"]]
+        if not concepts:
+            return "none: no concepts", Decimal(0)
+        try:
+            vectors = self._router.embed(
+                tenant_id=tenant, job_id=job_id, texts=[f"{c['title']}: {c['definition']}" for c in concepts]
+            )
+        except NoProviderConfigured:
+            return "skipped: no embedding provider is configured (OPENAI_API_KEY or OPENAI_BASE_URL)", Decimal(0)
+        except AllModelsFailed as exc:
+            log.warning("concept embeddings failed, the structure is kept without them: %s", exc)
+            return "failed: the embedding provider did not answer; concepts have no embeddings", Decimal(0)
+        for concept, vector in zip(concepts, vectors.vectors, strict=True):
+            concept["embedding"] = vector
+        return f"stored for {len(concepts)} concepts with {vectors.model}", vectors.cost_usd
+
+
+def _without_embeddings(snapshot: dict) -> dict:
+    """The version's document: 1536 floats per concept would dwarf the rest."""
+    modules = [
+        {
+            **m,
+            "lessons": [
+                {**lesson, "concepts": [{k: v for k, v in c.items() if k != "embedding"} for c in lesson["concepts"]]}
+                for lesson in m["lessons"]
+            ],
+        }
+        for m in snapshot["modules"]
+    ]
+    return {**snapshot, "modules": modules}
