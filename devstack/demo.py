@@ -1,9 +1,11 @@
 """``make demo``: see the product work against the running local stack. It makes a tenant, a key
 and a course, uploads the sample materials of devstack/samples (one of each kind that works
-offline), shows ingestion progress while it waits, and prints what was extracted."""
+offline), shows ingestion progress while it waits, and prints what was extracted; with an LLM
+configured it then generates the course's structure and prints it as a tree with its cost."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -15,12 +17,14 @@ import requests
 
 from devstack.__main__ import ENV_FILE
 from devstack.stack import read_env_file
-from libs.settings import load_settings
+from libs.llm.providers import any_provider_configured
+from libs.settings import llm_overrides, load_settings
 from services.auth import tenants
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 MATERIALS = {"intro.md": "text", "handout.pdf": "presentation", "slides.pptx": "presentation", "lecture.vtt": "video"}
 WAIT_SECONDS = 120
+STRUCTURE_SECONDS = 600
 SHOWN_CHUNKS = 4
 
 
@@ -29,7 +33,8 @@ def main() -> int:
     if not ENV_FILE.exists():
         print("no local stack yet: run make up first", file=sys.stderr)
         return 1
-    return run(read_env_file(ENV_FILE))
+    # LLM settings given to this command win, as they do for make up
+    return run({**read_env_file(ENV_FILE), **llm_overrides(os.environ)})
 
 
 def run(env: Mapping[str, str]) -> int:
@@ -75,8 +80,58 @@ def run(env: Mapping[str, str]) -> int:
             print(f"   [{chunk['kind']:<10}] {where:<40} {text[:70]}{'…' if len(text) > 70 else ''}")
         if page["total"] > SHOWN_CHUNKS:
             print(f"   … {page['total'] - SHOWN_CHUNKS} more chunks")
+    if not all(material["status"] == "done" for material in settled.values()):
+        return 1
+    if not any_provider_configured(settings):
+        print(
+            "\nTo generate the course structure, start the stack with an LLM: set OPENAI_API_KEY, or"
+            " OPENAI_BASE_URL and OPENAI_MODEL for a local OpenAI-compatible server, or ANTHROPIC_API_KEY,"
+            " GEMINI_API_KEY or DEEPSEEK_API_KEY, in the environment of make up and make demo."
+        )
+    elif not _structure(http, gateway, course_url):
+        return 1
     print(f"\nexplore: curl -H 'X-API-Key: {key.secret}' {course_url}")
-    return 0 if all(material["status"] == "done" for material in settled.values()) else 1
+    return 0
+
+
+def _structure(http: requests.Session, gateway: str, course_url: str) -> bool:
+    """Run the ArchitectAgent, show its progress, and print the course as a tree."""
+    answer = http.post(f"{course_url}/structure", json={}, timeout=10)
+    if answer.status_code != 202:
+        print(f"\nthe structure run was refused: {answer.json()['description']}")
+        return False
+    job_url = f"{gateway}/api/v1/jobs/{answer.json()['job_id']}"
+    print("\nstructuring…")
+    deadline = time.monotonic() + STRUCTURE_SECONDS
+    while (job := http.get(job_url, timeout=10).json())["status"] not in ("succeeded", "failed"):
+        print(f"   {job['status']} {job['progress']:>3}% {job['stage'] or ''}", flush=True)
+        if time.monotonic() > deadline:
+            print("   still running; follow it at " + job_url)
+            return False
+        time.sleep(1)
+    if job["status"] == "failed":
+        print(f"   failed: {job['error']}")
+        return False
+    result = job["result"]
+    course = http.get(course_url, timeout=10).json()
+    print(f"\n{course['title']}: {course['learning_goal'] or ''}")
+    for module in course["modules"]:
+        print(f"  {module['title']} ({module['difficulty']})")
+        for lesson in module["lessons"]:
+            span = []
+            if lesson["video_start_timecode"]:
+                span.append(f"video {lesson['video_start_timecode']} to {lesson['video_end_timecode']}")
+            if lesson["slide_start"]:
+                span.append(f"slides {lesson['slide_start']} to {lesson['slide_end']}")
+            print(f"    {lesson['title']}" + (f"  [{', '.join(span)}]" if span else ""))
+            for concept in lesson["concepts"]:
+                refs = [*concept["timecodes"], *(f"slide {n}" for n in concept["slide_references"])]
+                print(f"      · {concept['title']}" + (f"  ({', '.join(refs)})" if refs else ""))
+    print(
+        f"\nversion {result['version']} by {result['model']}: ${result['cost_usd']:.4f};"
+        f" dropped references: {result['dropped']}; embeddings: {result['embeddings']}"
+    )
+    return True
 
 
 def _wait(http: requests.Session, gateway: str, course_url: str, uploaded: dict[str, dict]) -> dict[str, dict]:

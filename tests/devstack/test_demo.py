@@ -1,4 +1,5 @@
-"""make demo, against the session's stack: every sample material becomes a document."""
+"""make demo, against the session's stack: every sample material becomes a document, and the
+course a structure."""
 
 from devstack import demo
 
@@ -10,3 +11,6 @@ def test_the_demo_ingests_every_sample_and_prints_its_documents(stack, capsys):
         assert f"== {filename}: done" in shown
     assert "[heading   ] level=1" in shown and "Python basics" in shown
     assert "title=Dictionaries" in shown and "start_seconds=9.0" in shown
+    # the session stack has an OpenAI-compatible model: the demo goes on to the structure
+    assert "Foundations (easy)" in shown and "Lesson 4: lecture.vtt  [video 00:00:00 to 00:00:16]" in shown
+    assert "version 1 by gpt-4o-mini: $" in shown
