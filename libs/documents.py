@@ -52,8 +52,21 @@ def replace(conn: psycopg.Connection, tenant_id: str, material_id: str, chunks: 
             "COPY document_chunks (tenant_id, material_id, position, kind, text, metadata) FROM STDIN"
         ) as copy:
             for count, chunk in enumerate(chunks, start=1):
-                copy.write_row((tenant_id, material_id, count - 1, chunk.kind, chunk.text, Jsonb(chunk.metadata)))
+                text, metadata = _no_nul(chunk.text), Jsonb(_no_nul(chunk.metadata))
+                copy.write_row((tenant_id, material_id, count - 1, chunk.kind, text, metadata))
     return count
+
+
+def _no_nul(value: Any) -> Any:
+    """``value`` without NUL characters, which neither text nor jsonb can hold: a file may carry
+    them past the upload's first-bytes check (a .txt with one deep inside, a web page)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
 
 
 def page(conn: psycopg.Connection, tenant_id: str, material_id: str, *, after: int, limit: int) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -145,6 +146,7 @@ class Job:
     payload: dict
     attempts: int
     max_attempts: int
+    worker_id: str = ""  # who holds it: what hold() checks
 
     @classmethod
     def _of(cls, row: Sequence[Any]) -> Job:
@@ -233,7 +235,22 @@ def claim(conn: psycopg.Connection, worker_id: str, kinds: Sequence[str], lease_
     """Take the oldest due job of these kinds (queued and due, or running with an expired
     lease) for ``worker_id``, holding it for ``lease_seconds``; ``None`` when none is due."""
     row = conn.execute(_CLAIM, {"worker": worker_id, "lease": lease_seconds, "kinds": _check_kinds(kinds)}).fetchone()
-    return None if row is None else Job._of(row)
+    return None if row is None else dataclasses.replace(Job._of(row), worker_id=worker_id)
+
+
+class LeaseLost(Exception):
+    """Another worker runs the job now: this run must not write what it found."""
+
+
+_HOLD = "SELECT 1 FROM jobs WHERE id = %s AND locked_by = %s AND status = 'running' FOR UPDATE"
+
+
+def hold(conn: psycopg.Connection, job: Job) -> None:
+    """Inside the transaction that writes a job's results: lock the job row and raise
+    :class:`LeaseLost` unless this run still holds it, so a run whose lease lapsed (a frozen
+    process, a lost database link) cannot overwrite what the run that took over writes."""
+    if conn.execute(_HOLD, (job.id, job.worker_id)).fetchone() is None:
+        raise LeaseLost(f"job {job.id} is no longer held by {job.worker_id}")
 
 
 def reap(conn: psycopg.Connection, kinds: Sequence[str]) -> list[Job]:
@@ -293,12 +310,17 @@ class Progress:
         self._pool = pool
         self._job_id = job_id
         self._worker_id = worker_id
+        # set by the lease keeper when the lease is lost: the next report stops the handler,
+        # so a run taken over (or whose course was deleted) spends no more on LLM calls
+        self.lost = threading.Event()
         self._lock = threading.Lock()
         self._written: tuple[str, int] | None = None
         self._pending: tuple[str, int] | None = None
         self._written_at = float("-inf")
 
     def __call__(self, stage: str, percent: int) -> None:
+        if self.lost.is_set():
+            raise LeaseLost(f"job {self._job_id} is no longer held by {self._worker_id}")
         if not 0 <= percent <= 100:
             raise ValueError(f"progress must be 0-100, not {percent}")
         with self._lock:
@@ -331,7 +353,7 @@ class _LeaseKeeper:
     this process was frozen longer than the lease)."""
 
     def __init__(self, pool: ConnectionPool, job: Job, worker_id: str, seconds: float, progress: Progress) -> None:
-        self.lost = threading.Event()
+        self.lost = progress.lost
         self._pool, self._job, self._worker_id, self._seconds, self._progress = pool, job, worker_id, seconds, progress
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job.id[:8]}", daemon=True)
@@ -342,7 +364,9 @@ class _LeaseKeeper:
 
     def __exit__(self, *exc_info: object) -> None:
         self._done.set()
-        self._thread.join()
+        # a renewal stuck on a dead connection must not hold the worker for ever; the thread
+        # is a daemon and its lease lapses by itself
+        self._thread.join(timeout=self._seconds)
 
     def _run(self) -> None:
         while not self._done.wait(self._seconds / 3):
@@ -456,6 +480,9 @@ class Worker:
                 if result is None:
                     result = {}
                 json.dumps(result)  # a result the table cannot store is the handler's bug, found here
+            except LeaseLost:
+                log.warning("job %s was taken over by another worker; this run stops here", job.id)
+                return
             except Permanent as exc:
                 error = str(exc) or "the job cannot be done"
             except Transient as exc:

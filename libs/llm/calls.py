@@ -28,11 +28,14 @@ class Call:
     error: str | None = None
 
 
+# The job may be gone (its course deleted while the call ran): the call is still spent and
+# still counted, with no job to point to, rather than lost to a foreign-key error.
 _INSERT = """
 INSERT INTO llm_calls (tenant_id, job_id, action, strategy, provider, model, prompt_version,
                        tokens_in, tokens_out, latency_ms, cost_usd, success, error)
-VALUES (%(tenant_id)s, %(job_id)s, %(action)s, %(strategy)s, %(provider)s, %(model)s, %(prompt_version)s,
-        %(tokens_in)s, %(tokens_out)s, %(latency_ms)s, %(cost_usd)s, %(success)s, %(error)s)
+VALUES (%(tenant_id)s, (SELECT id FROM jobs WHERE id = %(job_id)s), %(action)s, %(strategy)s, %(provider)s,
+        %(model)s, %(prompt_version)s, %(tokens_in)s, %(tokens_out)s, %(latency_ms)s, %(cost_usd)s,
+        %(success)s, %(error)s)
 """
 
 

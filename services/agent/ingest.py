@@ -52,6 +52,7 @@ class Ingestion:
             raise queue.Transient("the stored file could not be read; it will be tried again") from None
         progress("storing", 90)
         with self._pool.connection() as conn, conn.transaction():
+            queue.hold(conn, job)  # a run that lost its job writes nothing
             stored = documents.replace(conn, tenant, material_id, chunks)
             materials.set_status(conn, tenant, material_id, "done")
         return {"chunks": stored, "kinds": dict(Counter(chunk.kind for chunk in chunks))}

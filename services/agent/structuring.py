@@ -62,11 +62,14 @@ class Structuring:
         except (NoProviderConfigured, ArchitectError) as exc:
             raise queue.Permanent(str(exc)) from None
         except AllModelsFailed as exc:
-            raise queue.Transient(f"every model failed: {exc}") from None
+            # the detail (provider messages, model names) is for operators: log and llm_calls
+            log.warning("structure run of job %s: %s", job.id, exc)
+            raise queue.Transient("the language models could not produce the structure") from None
         progress("embedding concepts", 85)
         embeddings, embedding_cost = self._embed(tenant, job.id, outcome.modules)
         progress("saving", 95)
         with self._pool.connection() as conn, conn.transaction():
+            queue.hold(conn, job)  # a run that lost its job writes nothing
             counts = structure.replace(conn, tenant, course_id, outcome.modules, course=outcome.course)
             snapshot = {"course": outcome.course, "modules": outcome.modules}
             version = structure_versions.record(

@@ -427,3 +427,21 @@ def test_oldest_queued_age_counts_due_jobs_only(pool, db, tenant_id):
     db.execute("UPDATE jobs SET run_after = now() - interval '1 minute' WHERE id = %s", (job_id,))
     with pool.connection() as conn:
         assert queue.oldest_queued_age_seconds(conn) >= 60
+
+
+def test_a_run_that_lost_its_job_can_neither_hold_it_nor_report_progress(pool, db, tenant_id):
+    job_id = queue.enqueue(db, tenant_id, KIND)
+    with pool.connection() as conn:
+        lapsed = claim_job(conn, "lapsed", job_id)
+        with conn.transaction():
+            queue.hold(conn, lapsed)  # still ours: the results may be written
+        expire_lease(db, job_id)
+        successor = claim_job(conn, "successor", job_id)
+        with pytest.raises(queue.LeaseLost), conn.transaction():
+            queue.hold(conn, lapsed)
+        with conn.transaction():
+            queue.hold(conn, successor)
+    progress = Progress(pool, job_id, "lapsed")
+    progress.lost.set()  # what the lease keeper does when a renewal finds the job gone
+    with pytest.raises(queue.LeaseLost):
+        progress("structuring", 60)

@@ -127,7 +127,8 @@ def _kept(values: Any, valid: Any, dropped: dict[str, int], kind: str) -> list:
 
 
 def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    # PostgreSQL text cannot hold NUL, and a model may emit one (as \u0000 in its JSON)
+    return value.replace("\x00", "").strip() or None if isinstance(value, str) else None
 
 
 def _texts(values: Any) -> list[str]:

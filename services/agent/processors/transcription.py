@@ -139,7 +139,7 @@ def _transcribe_piece(client: openai.OpenAI, piece: _Piece, settings: Settings) 
     except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
         # APITimeoutError is an APIConnectionError; the client has retried already
         log.warning("transcription: the provider failed: %r", exc)
-        raise SourceUnavailable("the speech-to-text provider did not answer; the material will be retried") from None
+        raise SourceUnavailable("the speech-to-text provider did not answer") from None
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         log.warning("transcription: the provider refused the key: %r", exc)
         raise NotConfigured("the speech-to-text provider refused the API key (OPENAI_API_KEY)") from None
@@ -154,7 +154,7 @@ def _transcribe_piece(client: openai.OpenAI, piece: _Piece, settings: Settings) 
         raise UnreadableMaterial("the speech-to-text provider could not transcribe the audio") from None
     except openai.APIError as exc:  # an answer the client could not read
         log.warning("transcription: unreadable answer from the provider: %r", exc)
-        raise SourceUnavailable("the speech-to-text provider did not answer; the material will be retried") from None
+        raise SourceUnavailable("the speech-to-text provider did not answer") from None
     segments = getattr(result, "segments", None)
     if segments:
         chunks = [

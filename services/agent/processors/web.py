@@ -6,6 +6,7 @@ import codecs
 import logging
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import Message
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 MAX_REDIRECTS = 5
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 USER_AGENT = "CourseSupporter/0.1 (fetches the pages a course author submitted)"
+# A whole page must arrive within this many read timeouts (WEB_TIMEOUT_SECONDS each).
+TOTAL_TIMEOUTS = 4
 _BLOCK_BYTES = 64 * 1024
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
@@ -84,7 +87,7 @@ def fetch_page(
                 continue
             _check_status(response)
             media_type, charset = _content_type(response)
-            body = _read_capped(response, settings.web_max_bytes)
+            body = _read_capped(response, settings.web_max_bytes, TOTAL_TIMEOUTS * settings.web_timeout_seconds)
         text = _decode(body, charset)
         chunks = _html_chunks(text, request.url) if media_type in HTML_TYPES else _text_chunks(text, request.url)
         if not chunks:
@@ -121,7 +124,7 @@ def _checked_addresses(
         log.info("web: cannot resolve %s: %s", parts.hostname, exc)
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
             raise UnreadableMaterial("the web site's name does not exist") from None
-        raise SourceUnavailable("the web site's name could not be looked up; the material will be retried") from None
+        raise SourceUnavailable("the web site's name could not be looked up") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
     if not addresses:
         raise UnreadableMaterial("the web site's name does not exist")
@@ -165,8 +168,8 @@ def _open(request: requests.PreparedRequest, addresses: list[str], settings: Set
 def _unavailable(request: requests.PreparedRequest, exc: Exception) -> SourceUnavailable:
     log.warning("web: fetching %s failed: %r", request.url, exc)
     if isinstance(exc, requests.Timeout):
-        return SourceUnavailable("the web server did not answer in time; the material will be retried")
-    return SourceUnavailable("the web server could not be reached; the material will be retried")
+        return SourceUnavailable("the web server did not answer in time")
+    return SourceUnavailable("the web server could not be reached")
 
 
 def _check_status(response: requests.Response) -> None:
@@ -175,7 +178,7 @@ def _check_status(response: requests.Response) -> None:
         raise UnreadableMaterial(f"the page was not found (HTTP {status})")
     if status == 429 or status >= 500:
         log.warning("web: %s answered %s", response.url, status)
-        raise SourceUnavailable(f"the web server answered HTTP {status}; the material will be retried")
+        raise SourceUnavailable(f"the web server answered HTTP {status}; ")
     if not 200 <= status < 300:
         raise UnreadableMaterial(f"the page could not be fetched (HTTP {status})")
 
@@ -195,16 +198,21 @@ def _content_type(response: requests.Response) -> tuple[str, str | None]:
     return media_type, charset if isinstance(charset, str) else None
 
 
-def _read_capped(response: requests.Response, limit: int) -> bytes:
+def _read_capped(response: requests.Response, limit: int, seconds: float) -> bytes:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > limit:
         raise UnreadableMaterial(f"the page is larger than {limit} bytes")
     body = bytearray()
-    # decoded bytes are counted, so a compressed body cannot expand past the cap either
-    for block in response.iter_content(_BLOCK_BYTES):
+    deadline = time.monotonic() + seconds
+    # read1 returns whatever has arrived, so a server trickling a byte at a time meets the
+    # deadline between reads instead of holding a worker block by block for ever; decoded
+    # bytes are counted, so a compressed body cannot expand past the cap either
+    while block := response.raw.read1(_BLOCK_BYTES, decode_content=True):
         body += block
         if len(body) > limit:
             raise UnreadableMaterial(f"the page is larger than {limit} bytes")
+        if time.monotonic() > deadline:
+            raise UnreadableMaterial(f"the page took longer than {seconds:g} s to download")
     return bytes(body)
 
 

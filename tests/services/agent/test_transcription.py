@@ -244,7 +244,7 @@ def test_a_server_error_is_transient_after_the_clients_retries(
 ) -> None:
     server.route("POST", ROUTE, lambda _request: error(500, "The server had an error", "server_error"))
 
-    with pytest.raises(SourceUnavailable, match="did not answer; the material will be retried"):
+    with pytest.raises(SourceUnavailable, match=r"^the speech-to-text provider did not answer$"):
         transcribe(media["short.wav"], settings, client_factory=functools.partial(make_client, max_retries=1))
     assert len(server.requests) == 2
     assert list(workdirs.iterdir()) == []

@@ -68,6 +68,17 @@ def unsized(handler: BaseHTTPRequestHandler) -> None:
         handler.wfile.write(b"x" * 1024)
 
 
+def trickle(handler: BaseHTTPRequestHandler) -> None:
+    # a byte every 0.2 s: every read is within its timeout, the whole page never is
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/plain")
+    handler.end_headers()
+    for _ in range(100):
+        handler.wfile.write(b"x")
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
 def slow(handler: BaseHTTPRequestHandler) -> None:
     time.sleep(2.5)  # past the 1 s the test gives it
     answer(200, PAGE)(handler)
@@ -88,6 +99,7 @@ ROUTES: dict[str, Route] = {
     "/huge": answer(200, b"y" * (LIMIT + 1), "text/plain"),
     "/unsized": unsized,
     "/slow": slow,
+    "/trickle": trickle,
     "/empty": answer(200, b"<html><body><script>only()</script></body></html>"),
     "/hop1": redirect("/hop2", 301),
     "/hop2": redirect("hop3", 307),
@@ -269,6 +281,13 @@ def test_pages_that_cannot_be_read(site: Site, path: str, message: str) -> None:
 def test_server_trouble_is_transient(site: Site, path: str, message: str) -> None:
     with pytest.raises(SourceUnavailable, match=message):
         fetch(site, path, settings=dataclasses.replace(SETTINGS, web_timeout_seconds=1))
+
+
+def test_a_page_that_trickles_in_is_cut_off_at_the_whole_page_deadline(site: Site) -> None:
+    started = time.monotonic()
+    with pytest.raises(UnreadableMaterial, match=r"^the page took longer than 4 s to download$"):
+        fetch(site, "/trickle", settings=dataclasses.replace(SETTINGS, web_timeout_seconds=1))
+    assert time.monotonic() - started < 15  # four read timeouts, not the 20 s the server would take
 
 
 def test_a_closed_port_is_transient(site: Site) -> None:
