@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import falcon
+import psycopg
+from psycopg_pool import PoolTimeout
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,14 @@ def _unavailable(req: falcon.Request, resp: falcon.Response, ex: Unavailable, pa
     raise falcon.HTTPServiceUnavailable(title="Service unavailable", description=ex.description, retry_after=5)
 
 
+def _database_unavailable(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+    # the pool timed out waiting for a connection, or the server went away mid-query
+    log.error("database unavailable on %s %s: %s", req.method, req.path, ex)
+    raise falcon.HTTPServiceUnavailable(
+        title="Service unavailable", description="The database is unavailable; try again shortly.", retry_after=5
+    )
+
+
 def _unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
     log.error("unhandled error on %s %s", req.method, req.path, exc_info=ex)
     raise falcon.HTTPInternalServerError(
@@ -105,4 +115,5 @@ def install_error_handling(app: falcon.App) -> None:
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(Invalid, _invalid)
     app.add_error_handler(Unavailable, _unavailable)
+    app.add_error_handler((psycopg.OperationalError, PoolTimeout), _database_unavailable)
     app.set_error_serializer(_serialize_json)

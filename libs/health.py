@@ -23,7 +23,8 @@ from psycopg_pool import ConnectionPool
 from libs.storage import Storage
 
 # A check raises when it fails; it may return figures for the answer's "metrics" (how old the
-# oldest queued job is, say), which Netdata can chart.
+# oldest queued job is, say), which Netdata can chart, and a failing check may carry them on
+# its exception as ``metrics``.
 Check = Callable[[], Mapping[str, float] | None]
 DEADLINE_SECONDS = 3.0
 # A service that cannot say "ok" from memory within a second is stuck, for callers too.
@@ -137,6 +138,7 @@ class Health:
                 problems[name] = f"no answer within {DEADLINE_SECONDS:g} s"
             elif (exc := future.exception()) is not None:
                 problems[name] = _summary(exc)
+                metrics.update(getattr(exc, "metrics", {}))  # a failing check may still tell how bad
             elif future.result():
                 metrics.update(future.result())
         return Report(problems, tuple(self._checks), time.monotonic(), datetime.now(UTC).isoformat(), metrics)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import queue
+from libs import queue, urlpolicy
 from libs.errors import NotFound
 from libs.pagination import PageRequest, page_of
 from libs.storage import Storage
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 SOURCE_TYPES = ("video", "presentation", "text", "web")
 STATUSES = ("pending", "processing", "done", "error")
 MAX_FILENAME = 255
-MAX_URL = 2048
+MAX_URL = urlpolicy.MAX_URL
 
 # What the API shows of a material; s3_key stays inside. job_id is its latest ingestion job,
 # so a client can follow it (jobs_material_idx makes the lookup an index probe).

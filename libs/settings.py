@@ -80,6 +80,9 @@ class Settings:
             f"{quote(self.postgres_password, safe='')}@{self.postgres_host}:"
             f"{self.postgres_port}/{quote(self.postgres_db, safe='')}?connect_timeout=3"
             "&application_name=course-supporter"
+            # a stuck query or a silently dropped link answers within a minute, never hangs
+            "&options=-c%20statement_timeout%3D60s&keepalives=1&keepalives_idle=30"
+            "&keepalives_interval=10&keepalives_count=3"
         )
 
 

@@ -8,6 +8,9 @@ from psycopg.rows import dict_row
 
 from libs.errors import NotFound
 
+MAX_SLIDE = 100_000  # the highest slide number anything may name
+MAX_PAIRS = 10_000  # pairs in one mapping
+
 _COURSE = "SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s"
 # POST locks the course row, so that two replaces of one mapping run one after the other
 _COURSE_FOR_UPDATE = _COURSE + " FOR UPDATE"

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from libs.errors import NotFound
 
 DIFFICULTIES = ("easy", "medium", "hard")
+EXERCISE_DIFFICULTY = (1, 5)  # easiest, hardest: the exercises table's CHECK
 # HH:MM:SS, as the lessons' and slide mapping's CHECK constraints (migrations 0002, 0003) say
 TIMECODE_PATTERN = "[0-9]{2}:[0-5][0-9]:[0-5][0-9]"  # of a module; an exercise's difficulty is 1 to 5
 

@@ -20,7 +20,11 @@ STALLED_QUEUE_SECONDS = 300.0
 
 
 class QueueStalled(Exception):
-    """The oldest queued job has waited too long."""
+    """The oldest queued job has waited too long; ``metrics`` says how long."""
+
+    def __init__(self, age: float) -> None:
+        super().__init__(f"the oldest queued job has waited {age:.0f} s")
+        self.metrics = {"oldest_queued_job_seconds": round(age, 3)}
 
 
 def queue_check(pool: ConnectionPool, *, stalled_after: float = STALLED_QUEUE_SECONDS) -> Check:
@@ -30,7 +34,7 @@ def queue_check(pool: ConnectionPool, *, stalled_after: float = STALLED_QUEUE_SE
         with pool.connection(timeout=2) as conn:
             age = queue.oldest_queued_age_seconds(conn) or 0.0
         if age > stalled_after:
-            raise QueueStalled(f"the oldest queued job has waited {age:.0f} s")
+            raise QueueStalled(age)
         return {"oldest_queued_job_seconds": round(age, 3)}
 
     return check

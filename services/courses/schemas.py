@@ -3,6 +3,7 @@ describe them), and the OpenAPI schemas of its answers."""
 
 from __future__ import annotations
 
+from libs import slide_mapping, structure
 from libs.materials import MATERIAL_SCHEMA
 from libs.pagination import page_schema
 from libs.structure import TIMECODE_PATTERN
@@ -18,14 +19,14 @@ COURSE_INPUT = Object(
 COURSE_PATCH = Object(COURSE_INPUT.fields, min_properties=1)
 SLIDE_VIDEO_PAIR = Object(
     {
-        "slide_number": Integer(minimum=1, maximum=100_000, required=True),
+        "slide_number": Integer(minimum=1, maximum=slide_mapping.MAX_SLIDE, required=True),
         "video_timecode": Text(
             max_length=8, required=True, pattern=TIMECODE_PATTERN, pattern_hint="a timecode HH:MM:SS"
         ),
     }
 )
 SLIDE_MAPPING_BATCH = Object(
-    {"mappings": Array(SLIDE_VIDEO_PAIR, min_items=1, max_items=10_000, unique=True, required=True)}
+    {"mappings": Array(SLIDE_VIDEO_PAIR, min_items=1, max_items=slide_mapping.MAX_PAIRS, unique=True, required=True)}
 )
 COST_QUERY = {
     "from": Day(description="First day (UTC) to count, inclusive"),
@@ -74,7 +75,11 @@ EXERCISE = obj(
         "description": S,
         "reference_solution": NS,
         "grading_criteria": NS,
-        "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
+        "difficulty": {
+            "type": "integer",
+            "minimum": structure.EXERCISE_DIFFICULTY[0],
+            "maximum": structure.EXERCISE_DIFFICULTY[1],
+        },
     }
 )
 LESSON_FIELDS = {

@@ -18,14 +18,20 @@ def wait_for_check(url: str, name: str, value: str, timeout: float = 30) -> requ
         time.sleep(0.3)
 
 
-def test_health_is_503_while_postgres_is_stopped_and_200_once_it_is_back(stack):
+def test_health_and_the_api_are_503_while_postgres_is_stopped_and_200_once_it_is_back(stack, tenant):
     url = f"{stack.gateway_url}/health"
+    key = {"X-API-Key": tenant.make_key().secret}
     stack.stop_postgres()
     try:
         down = wait_for_check(url, "db", "fail")
         assert down.status_code == 503, down.text
         assert down.json()["checks"]["db"] == "fail"
         assert down.json()["checks"]["redis"] == "ok"
+        # an API call that needs the database: a JSON 503 with Retry-After, not a 500
+        started = time.monotonic()
+        api = requests.get(f"{stack.gateway_url}/api/v1/courses", headers=key, timeout=30)
+        assert (api.status_code, api.json()["title"]) == (503, "Service unavailable"), api.text
+        assert int(api.headers["Retry-After"]) >= 1 and time.monotonic() - started < 15
     finally:
         stack.start_postgres()
     back = wait_for_check(url, "db", "ok")

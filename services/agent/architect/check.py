@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.structure import DIFFICULTIES
+from libs.structure import DIFFICULTIES, EXERCISE_DIFFICULTY
 from services.agent.architect.materials import parse_timecode
 from services.agent.architect.references import References
+
+EASIEST, HARDEST = EXERCISE_DIFFICULTY
 
 DROPPED = ("timecodes", "slides", "web_references", "lessons_without_concepts", "modules_without_lessons")
 
@@ -101,7 +103,7 @@ def _concept(concept: dict[str, Any], known: References, dropped: dict[str, int]
 
 def _exercise(exercise: dict[str, Any]) -> dict[str, Any]:
     difficulty = exercise.get("difficulty")
-    valid = isinstance(difficulty, int) and not isinstance(difficulty, bool) and 1 <= difficulty <= 5
+    valid = isinstance(difficulty, int) and not isinstance(difficulty, bool) and EASIEST <= difficulty <= HARDEST
     return {
         "description": _text(exercise.get("description")) or "",
         "reference_solution": _text(exercise.get("reference_solution")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from libs import slide_mapping, structure
 from libs.structure import DIFFICULTIES
 from services.agent.architect.materials import TIMECODE_PATTERN
 
@@ -34,8 +35,8 @@ def obj(properties: dict[str, Any], description: str | None = None) -> dict[str,
 
 TIMECODE = {"type": "string", "pattern": TIMECODE_PATTERN, "description": "HH:MM:SS, from a transcript anchor"}
 NULLABLE_TIMECODE = {"type": ["string", "null"], "pattern": TIMECODE_PATTERN}
-SLIDE = {"type": "integer", "minimum": 1, "maximum": 100_000}
-NULLABLE_SLIDE = {"type": ["integer", "null"], "minimum": 1, "maximum": 100_000}
+SLIDE = {"type": "integer", "minimum": 1, "maximum": slide_mapping.MAX_SLIDE}
+NULLABLE_SLIDE = {"type": ["integer", "null"], "minimum": 1, "maximum": slide_mapping.MAX_SLIDE}
 ITEMS = array(text(300), max_items=20)
 
 COURSE_FIELDS = {
@@ -60,7 +61,12 @@ EXERCISE = obj(
         "description": text(4000),
         "reference_solution": text(8000),
         "grading_criteria": text(4000),
-        "difficulty": {"type": "integer", "minimum": 1, "maximum": 5, "description": "1 easiest to 5 hardest"},
+        "difficulty": {
+            "type": "integer",
+            "minimum": structure.EXERCISE_DIFFICULTY[0],
+            "maximum": structure.EXERCISE_DIFFICULTY[1],
+            "description": "1 easiest to 5 hardest",
+        },
     }
 )
 LESSON = obj(

@@ -1,0 +1,34 @@
+"""The agent's /health watches the queue: how old the oldest due job is, and a failure when a
+job has waited past the limit (no worker takes jobs), with the figure still in the answer."""
+
+import falcon.testing
+
+from libs.app import build_app
+from services.agent.app import queue_check
+from services.agent.routes import routes
+
+
+def health(settings, pool, redis_client, storage, stalled_after: float) -> falcon.testing.Result:
+    app = build_app(
+        settings,
+        routes=routes(pool, settings),
+        pool=pool,
+        redis_client=redis_client,
+        storage=storage,
+        health_checks={"queue": queue_check(pool, stalled_after=stalled_after)},
+    )
+    return falcon.testing.TestClient(app).simulate_get("/health")
+
+
+def test_a_healthy_queue_reports_the_age_of_its_oldest_job(settings, pool, redis_client, storage):
+    result = health(settings, pool, redis_client, storage, stalled_after=3600)
+    assert result.status_code == 200
+    assert result.json["checks"]["queue"] == "ok"
+    assert 0 <= result.json["metrics"]["oldest_queued_job_seconds"] < 3600
+
+
+def test_a_stalled_queue_fails_and_still_says_how_long_it_has_waited(settings, pool, redis_client, storage):
+    result = health(settings, pool, redis_client, storage, stalled_after=-1)  # any wait is too long
+    assert result.status_code == 503
+    assert result.json["checks"]["queue"] == "fail"
+    assert result.json["metrics"]["oldest_queued_job_seconds"] >= 0
