@@ -26,6 +26,13 @@ _AUDIO = ("-map", "0:a:0", "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libmp3lam
 _BYTES_PER_SECOND = 32_000 // 8
 _HEADER_BYTES = 4096  # ID3 and Xing/LAME frames each piece starts with
 _MIN_PIECE_SECONDS = 1.0
+# ffmpeg picks a demuxer by the file's content: a crafted upload (an ID3 header before an HLS
+# playlist) would make it read other files. Only local files, and only the containers the
+# upload accepts as video and audio, may be opened.
+INPUT_LIMITS = (
+    "-protocol_whitelist", "file",
+    "-format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,wav,mp3,ogg,flac",
+)  # fmt: skip
 FFMPEG_TIMEOUT_SECONDS = 3600  # a three-hour video takes a few minutes; a hung ffmpeg must not hold the job
 API_TIMEOUT_SECONDS = 600.0  # a 24 MiB piece is ~100 minutes of speech to transcribe
 API_MAX_RETRIES = 2
@@ -102,7 +109,7 @@ def _segment(source: Path, workdir: Path, seconds: float, *, codec: tuple[str, .
     out = Path(tempfile.mkdtemp(dir=workdir))
     listing = out / "pieces.csv"
     _ffmpeg(
-        "-i", str(source), *codec,
+        *INPUT_LIMITS, "-i", str(source), *codec,
         "-f", "segment", "-segment_time", f"{seconds:.3f}",
         "-segment_list", str(listing), "-segment_list_type", "csv",
         str(out / "piece%05d.mp3"),
