@@ -22,7 +22,7 @@ import psycopg
 from devstack.processes import ProcessTable
 from devstack.services import WORKER
 from devstack.stack import REPO, read_env_file
-from libs import materials, queue
+from libs import courses, materials, queue
 from libs.db import create_pool
 from libs.settings import Settings, load_settings
 from libs.storage import Storage, create_storage
@@ -375,11 +375,7 @@ def run(env: dict[str, str], settings: Settings, workdir: Path) -> int:
             return 2
         tenant_id = tenants.create_tenant(conn, name)
         try:
-            course_id = str(
-                conn.execute(
-                    "INSERT INTO courses (tenant_id, title) VALUES (%s, 'bench-ingest') RETURNING id", (tenant_id,)
-                ).fetchone()[0]
-            )
+            course_id = str(courses.create(conn, tenant_id, {"title": "bench-ingest"})["id"])
 
             def noop_child(label: str) -> Child:
                 child = Child(label, [sys.executable, "-m", "bench.ingest", "noop-worker"], _child_env(env), workdir)

@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from devstack.stack import REPO, read_env_file
+from libs import courses, materials
 from libs.settings import load_settings
 from libs.storage import create_storage
 from services.auth import tenants
@@ -151,9 +152,7 @@ def main() -> int:
             conn, tenant=name, scopes=("prep",), label="bench", rate_prep=1000, rate_check=1000, expires_in_days=None
         ).secret
         tenant_id = conn.execute("SELECT id FROM tenants WHERE name = %s", (name,)).fetchone()[0]
-        course_id = conn.execute(
-            "INSERT INTO courses (tenant_id, title) VALUES (%s, 'bench') RETURNING id", (tenant_id,)
-        ).fetchone()[0]
+        course_id = courses.create(conn, str(tenant_id), {"title": "bench"})["id"]
         rows = []
         try:
             # Warm every worker first (each takes some uploads): a worker's first upload also
@@ -171,12 +170,8 @@ def main() -> int:
                 direct_seconds = upload_direct(storage, size)
                 rows.append((size, gateway_seconds, direct_seconds, baseline, peak))
         finally:
-            keys = [
-                k for (k,) in conn.execute("SELECT s3_key FROM source_materials WHERE course_id = %s", (course_id,))
-            ]
-            if keys:
-                storage.delete_objects(keys)
-            conn.execute("DELETE FROM courses WHERE id = %s", (course_id,))
+            # the course's rows first, then its stored files, as the API's delete does
+            materials.delete_objects(storage, courses.delete(conn, str(tenant_id), str(course_id)))
             tenants.deactivate_tenant(conn, name)
     mib = 1024 * 1024
     print(

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import queue, urlpolicy
+from libs import courses, queue, urlpolicy
 from libs.errors import NotFound
 from libs.pagination import PageRequest, page_of
 from libs.storage import Storage
@@ -124,9 +124,7 @@ def object_key(tenant_id: str, course_id: str, material_id: str, filename: str) 
 
 def require_course(conn: psycopg.Connection, tenant_id: str, course_id: str) -> None:
     """:class:`NotFound` unless the tenant has this course (materials hang under a course)."""
-    row = conn.execute("SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)).fetchone()
-    if row is None:
-        raise NotFound("No course with this id.")
+    courses.require(conn, tenant_id, course_id)
 
 
 def list_for_course(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]:

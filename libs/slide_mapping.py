@@ -6,19 +6,14 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import dict_row
 
-from libs.errors import NotFound
+from libs import courses
 
 MAX_SLIDE = 100_000  # the highest slide number anything may name
 MAX_PAIRS = 10_000  # pairs in one mapping
 
-_COURSE = "SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s"
-# POST locks the course row, so that two replaces of one mapping run one after the other
-_COURSE_FOR_UPDATE = _COURSE + " FOR UPDATE"
-
 
 def _require_course(conn: psycopg.Connection, tenant_id: str, course_id: str, *, lock: bool = False) -> None:
-    if conn.execute(_COURSE_FOR_UPDATE if lock else _COURSE, (course_id, tenant_id)).fetchone() is None:
-        raise NotFound("No course with this id.")
+    courses.require(conn, tenant_id, course_id, lock=lock)
 
 
 def replace(conn: psycopg.Connection, tenant_id: str, course_id: str, pairs: list[tuple[int, str]]) -> list[dict]:

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from libs import courses
 from libs.errors import NotFound
 
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -80,20 +81,8 @@ def read_lesson(conn: psycopg.Connection, tenant_id: str, course_id: str, lesson
 
 
 def course_brief(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
-    """The course's own fields that frame its structure (title, description, goal, expected
-    knowledge and skills); :class:`NotFound` for another tenant's course."""
-    row = (
-        conn.cursor(row_factory=dict_row)
-        .execute(
-            "SELECT id, title, description, learning_goal, expected_knowledge, expected_skills"
-            " FROM courses WHERE id = %s AND tenant_id = %s",
-            (course_id, tenant_id),
-        )
-        .fetchone()
-    )
-    if row is None:
-        raise NotFound("No course with this id.")
-    return row
+    """The course's own fields that frame its structure (see :func:`libs.courses.brief`)."""
+    return courses.brief(conn, tenant_id, course_id)
 
 
 def replace(
@@ -175,26 +164,9 @@ def replace(
                     )
                 )
     with conn.transaction():
-        if (
-            conn.execute(
-                "SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s FOR UPDATE", (course_id, tenant_id)
-            ).fetchone()
-            is None
-        ):
-            raise NotFound("No course with this id.")
+        courses.require(conn, tenant_id, course_id, lock=True)
         if course:
-            conn.execute(
-                "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s,"
-                " expected_skills = %s, updated_at = now() WHERE id = %s AND tenant_id = %s",
-                (
-                    course.get("description"),
-                    course.get("learning_goal"),
-                    list(course.get("expected_knowledge", ())),
-                    list(course.get("expected_skills", ())),
-                    course_id,
-                    tenant_id,
-                ),
-            )
+            courses.set_structure_fields(conn, tenant_id, course_id, course)
         # lessons, concepts and exercises go with their modules (ON DELETE CASCADE)
         conn.execute("DELETE FROM modules WHERE course_id = %s AND tenant_id = %s", (course_id, tenant_id))
         with conn.cursor() as cur:

@@ -11,6 +11,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from libs import courses
 from libs.encoding import json_default
 from libs.errors import NotFound
 
@@ -48,7 +49,7 @@ def record(
 ) -> int:
     """Keep a snapshot as the course's next version; return its number. Run it in the
     transaction that saved the structure; the course row lock serialises version numbers."""
-    conn.execute("SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s FOR UPDATE", (course_id, tenant_id))
+    courses.require(conn, tenant_id, course_id, lock=True)
     return conn.execute(
         "INSERT INTO structure_versions (tenant_id, course_id, version, job_id, model, cost_usd, counts, document)"
         " SELECT %s, %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s"

@@ -12,37 +12,19 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import psycopg
-from psycopg.rows import dict_row
 
-from libs import materials, structure
+from libs import courses, materials, structure
 from libs.encoding import json_default
-from libs.errors import NotFound
-
-_COURSE = """SELECT id, title, description, learning_goal, expected_knowledge, expected_skills, revision,
-                    created_at, updated_at FROM courses WHERE id = %(course)s AND tenant_id = %(tenant)s"""
 
 
 def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
     """The whole document, read in one REPEATABLE READ snapshot so its parts agree."""
-    params = {"course": course_id, "tenant": tenant_id}
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        cur = conn.cursor(row_factory=dict_row)
-        course = cur.execute(_COURSE, params).fetchone()
-        if course is None:
-            raise NotFound("No course with this id.")
+        course = courses.get(conn, tenant_id, course_id)
         modules = structure.read(conn, tenant_id, course_id)
         material_list = materials.list_for_course(conn, tenant_id, course_id)
     return {**course, "modules": modules, "materials": material_list}
-
-
-def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
-    row = conn.execute(
-        "SELECT revision FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)
-    ).fetchone()
-    if row is None:
-        raise NotFound("No course with this id.")
-    return row[0]
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
-from libs import materials, slide_mapping, structure
+from libs import courses, materials, slide_mapping, structure
 from libs.openapi import Operations, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
 from libs.storage import Storage
 from libs.validation import json_body, query, query_parameters, validate
-from services.courses import courses, document, reports, slides
+from services.courses import document, reports, slides
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
 
@@ -88,7 +88,7 @@ class CourseItem:
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         tenant, course = _tenant(req), str(course_id)
         with self._pool.connection() as conn:
-            rendered = self._cache.get(tenant, course, document.current_revision(conn, tenant, course))
+            rendered = self._cache.get(tenant, course, courses.current_revision(conn, tenant, course))
             if rendered is None:
                 rendered = document.render(document.build(conn, tenant, course))
                 self._cache.put(tenant, course, rendered)

@@ -3,7 +3,7 @@ describe them), and the OpenAPI schemas of its answers."""
 
 from __future__ import annotations
 
-from libs import slide_mapping, structure
+from libs import courses, slide_mapping, structure
 from libs.materials import MATERIAL_SCHEMA
 from libs.pagination import page_schema
 from libs.structure import TIMECODE_PATTERN
@@ -16,6 +16,7 @@ COURSE_INPUT = Object(
         "learning_goal": Text(max_length=5_000, nullable=True),
     }
 )
+assert tuple(COURSE_INPUT.fields) == courses.EDITABLE  # the limits of exactly what may be set
 COURSE_PATCH = Object(COURSE_INPUT.fields, min_properties=1)
 SLIDE_VIDEO_PAIR = Object(
     {

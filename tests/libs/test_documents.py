@@ -4,9 +4,8 @@ import uuid
 
 import pytest
 
-from libs import documents, materials
+from libs import courses, documents, materials
 from libs.documents import Chunk
-from services.courses import courses
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ import uuid
 
 import pytest
 
-from libs import materials
+from libs import courses, materials
 from libs.errors import NotFound
-from services.courses import courses
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ import psycopg
 import pytest
 
 from devstack.seed import made_up_structure
-from libs import structure
+from libs import courses, structure
 from libs.errors import NotFound
-from services.courses import courses
 
 
 @pytest.fixture

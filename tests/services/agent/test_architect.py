@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from libs import queue, structure
+from libs import courses, queue, structure
 from libs.llm.registry import Registry, parse_registry
 from libs.llm.router import LlmRouter
 from services.agent.architect import ArchitectAgent, ContextTooLarge, MaterialText, NoMaterials, schema, templates
@@ -19,7 +19,6 @@ from services.agent.architect.budget import request_tokens
 from services.agent.architect.check import check
 from services.agent.architect.materials import DASH
 from services.agent.architect.references import References
-from services.courses import courses
 from tests.fakes.openai_server import FakeOpenAI, Request, by_model, chat_completion, script
 
 CHAT = "/v1/chat/completions"

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from libs import materials, queue, structure_versions
-from services.courses import courses
+from libs import courses, materials, queue, structure_versions
 
 NO_LLM = {
     "openai_api_key": None,

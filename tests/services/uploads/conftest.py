@@ -3,8 +3,7 @@ failed upload left nothing anywhere."""
 
 import pytest
 
-from libs import materials
-from services.courses import courses
+from libs import courses, materials
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Courses in SQL. Every query takes the tenant id: another tenant's course does not exist."""
+"""The one owner of ``courses``: every statement on the table, whoever needs it (the courses
+service's CRUD, the structure and its versions, materials and the slide mapping hanging under
+a course). Every query takes the tenant id: another tenant's course does not exist."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from psycopg.rows import dict_row
 from libs import materials
 from libs.errors import NotFound
 from libs.pagination import PageRequest, page_of
-from services.courses.schemas import COURSE_INPUT
 
-EDITABLE = tuple(COURSE_INPUT.fields)
+# What a client may set; services/courses/schemas.py declares their limits
+EDITABLE = ("title", "description", "learning_goal")
 
 _RETURNING = (
     " RETURNING id, title, description, learning_goal, expected_knowledge, expected_skills, revision,"
@@ -40,11 +42,13 @@ _NEXT_PAGE = (
 
 
 def create(conn: psycopg.Connection, tenant_id: str, fields: dict[str, Any]) -> dict:
+    """A new course of the tenant from ``fields`` (title, optional description and goal)."""
     params = (tenant_id, fields["title"], fields.get("description"), fields.get("learning_goal"))
     return conn.cursor(row_factory=dict_row).execute(_INSERT, params).fetchone()
 
 
 def get(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
+    """The course's own fields; :class:`NotFound` for another tenant's or an unknown id."""
     row = conn.cursor(row_factory=dict_row).execute(_GET, (course_id, tenant_id)).fetchone()
     if row is None:
         raise NotFound("No course with this id.")
@@ -52,6 +56,7 @@ def get(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
 
 
 def update(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> dict:
+    """Set the given editable fields (the others keep their values); the course as it is now."""
     params: dict[str, Any] = {"id": course_id, "tenant": tenant_id}
     for name in EDITABLE:
         params[f"set_{name}"] = name in fields
@@ -80,3 +85,54 @@ def page(conn: psycopg.Connection, tenant_id: str, request: PageRequest) -> dict
         rows = cur.execute(_FIRST_PAGE, (tenant_id, request.fetch)).fetchall()
     total = conn.execute("SELECT count(*) FROM courses WHERE tenant_id = %s", (tenant_id,)).fetchone()[0]
     return page_of(rows, request, total)
+
+
+_EXISTS = "SELECT 1 FROM courses WHERE id = %s AND tenant_id = %s"
+# a writer under a course locks its row, so that two replaces (a mapping, a structure, a
+# version number) of one course run one after the other
+_EXISTS_FOR_UPDATE = _EXISTS + " FOR UPDATE"
+
+
+def require(conn: psycopg.Connection, tenant_id: str, course_id: str, *, lock: bool = False) -> None:
+    """:class:`NotFound` unless the tenant has this course; ``lock`` holds its row until the
+    transaction ends."""
+    if conn.execute(_EXISTS_FOR_UPDATE if lock else _EXISTS, (course_id, tenant_id)).fetchone() is None:
+        raise NotFound("No course with this id.")
+
+
+def brief(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
+    """The fields that frame a course's structure (title, description, goal, expected
+    knowledge and skills); :class:`NotFound` otherwise."""
+    course = get(conn, tenant_id, course_id)
+    return {k: course[k] for k in ("id", "title", "description", "learning_goal", *STRUCTURE_FIELDS)}
+
+
+STRUCTURE_FIELDS = ("expected_knowledge", "expected_skills")
+
+
+def set_structure_fields(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> None:
+    """What a structure run says of the whole course: description, goal, expected knowledge
+    and skills (the title stays the client's)."""
+    conn.execute(
+        "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s,"
+        " expected_skills = %s, updated_at = now() WHERE id = %s AND tenant_id = %s",
+        (
+            fields.get("description"),
+            fields.get("learning_goal"),
+            list(fields.get("expected_knowledge", ())),
+            list(fields.get("expected_skills", ())),
+            course_id,
+            tenant_id,
+        ),
+    )
+
+
+def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
+    """The course's revision (every change under it bumps it): what the document's ETag and
+    cache follow."""
+    row = conn.execute(
+        "SELECT revision FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)
+    ).fetchone()
+    if row is None:
+        raise NotFound("No course with this id.")
+    return row[0]
