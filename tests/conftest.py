@@ -16,6 +16,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from devstack.stack import Ports, Stack, default_environment
+from libs import materials
 from libs.apikeys import NewKey
 from libs.db import create_pool
 from libs.redis_client import create_redis
@@ -150,3 +151,34 @@ def client(request: pytest.FixtureRequest, make_client: ClientFactory) -> falcon
     parts = Path(request.node.path).relative_to(Path(__file__).parent).parts
     service = parts[1] if parts[0] == "services" else "auth"
     return make_client(service)
+
+
+def hold_job(db: psycopg.Connection, job_id: str) -> None:
+    """Mark a job as run by "a test worker", so the stack's real worker leaves it alone."""
+    db.execute(
+        "UPDATE jobs SET status = 'running', locked_by = 'tests', lease_expires_at = now() + interval '1 hour'"
+        " WHERE id = %s",
+        (job_id,),
+    )
+
+
+def held_material(db: psycopg.Connection, tenant_id: str, course_id: str, *, status: str = "pending") -> str:
+    """A web material of the course in ``status`` whose ingestion job a test holds (the
+    stack's worker would otherwise fetch its URL and move its status)."""
+    with db.transaction():
+        row = materials.create_with_job(
+            db,
+            tenant_id,
+            material_id=str(uuid.uuid4()),
+            course_id=course_id,
+            source_type="web",
+            source_url="https://example.com/",
+            filename=None,
+            content_type=None,
+            size=None,
+            key=None,
+        )
+        hold_job(db, row["job_id"])
+        if status != "pending":
+            materials.set_status(db, tenant_id, str(row["id"]), status)
+    return str(row["id"])

@@ -1,32 +1,15 @@
 """libs.documents: a material's chunks stored in order, read back a page at a time."""
 
-import uuid
-
 import pytest
 
-from libs import courses, documents, materials
+from libs import courses, documents
 from libs.documents import Chunk
+from tests.conftest import held_material
 
 
 @pytest.fixture
 def material_id(db, tenant) -> str:
-    course_id = str(courses.create(db, tenant.id, {"title": "x"})["id"])
-    with db.transaction():
-        row = materials.create_with_job(
-            db,
-            tenant.id,
-            material_id=str(uuid.uuid4()),
-            course_id=course_id,
-            source_type="web",
-            source_url="https://example.com/",
-            filename=None,
-            content_type=None,
-            size=None,
-            key=None,
-        )
-        # held by "a test worker", so the stack's worker leaves the material to this test
-        db.execute("UPDATE jobs SET status = 'running', locked_by = 'tests' WHERE id = %s", (row["job_id"],))
-    return str(row["id"])
+    return held_material(db, tenant.id, str(courses.create(db, tenant.id, {"title": "x"})["id"]))
 
 
 def test_chunks_replace_the_document_and_read_back_in_pages(db, tenant, material_id):

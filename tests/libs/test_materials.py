@@ -1,38 +1,17 @@
 """libs.materials: the key layout, status changes and the worker's read, per tenant."""
 
-import uuid
-
 import pytest
 
 from libs import courses, materials
 from libs.errors import NotFound
+from tests.conftest import held_material
 
 
 @pytest.fixture
-def material(tenant, other_tenant, db, pool):
-    owner = tenant.id
-    course_id = str(courses.create(db, owner, {"title": "x"})["id"])
-    with pool.connection() as conn, conn.transaction():
-        row = materials.create_with_job(
-            conn,
-            owner,
-            material_id=str(uuid.uuid4()),
-            course_id=course_id,
-            source_type="web",
-            source_url="https://example.com/",
-            filename=None,
-            content_type=None,
-            size=None,
-            key=None,
-        )
-        # held by "a test worker" from the moment it commits, so the stack's real worker
-        # leaves this material's status to the tests
-        conn.execute(
-            "UPDATE jobs SET status = 'running', locked_by = 'tests', lease_expires_at = now() + interval '1 hour'"
-            " WHERE id = %s",
-            (row["job_id"],),
-        )
-    return {"id": str(row["id"]), "tenant": owner, "course": course_id, "other_tenant": other_tenant.id}
+def material(tenant, other_tenant, db):
+    course_id = str(courses.create(db, tenant.id, {"title": "x"})["id"])
+    material_id = held_material(db, tenant.id, course_id)
+    return {"id": material_id, "tenant": tenant.id, "course": course_id, "other_tenant": other_tenant.id}
 
 
 def test_object_keys_stay_under_their_material(material):

@@ -2,12 +2,12 @@
 when, and what each run leaves behind."""
 
 import dataclasses
-import uuid
 from decimal import Decimal
 
 import pytest
 
-from libs import courses, materials, queue, structure_versions
+from libs import courses, queue, structure_versions
+from tests.conftest import held_material, hold_job
 
 NO_LLM = {
     "openai_api_key": None,
@@ -39,32 +39,8 @@ def course(db, tenant) -> str:
     return str(courses.create(db, tenant.id, {"title": "Structured"})["id"])
 
 
-def hold(db, job_id: str) -> None:
-    """Mark a job as run by "a test worker", so the stack's real worker leaves it alone."""
-    db.execute(
-        "UPDATE jobs SET status = 'running', locked_by = 'tests', lease_expires_at = now() + interval '1 hour'"
-        " WHERE id = %s",
-        (job_id,),
-    )
-
-
 def material(db, tenant, course: str, *, status: str) -> str:
-    with db.transaction():
-        row = materials.create_with_job(
-            db,
-            tenant.id,
-            material_id=str(uuid.uuid4()),
-            course_id=course,
-            source_type="web",
-            source_url="https://example.com/",
-            filename=None,
-            content_type=None,
-            size=None,
-            key=None,
-        )
-        hold(db, row["job_id"])
-        materials.set_status(db, tenant.id, str(row["id"]), status)
-    return str(row["id"])
+    return held_material(db, tenant.id, course, status=status)
 
 
 def run_url(course: str) -> str:
@@ -93,7 +69,7 @@ def test_a_second_run_while_one_is_queued_or_running_is_409(agent, prep, db, ten
     material(db, tenant, course, status="done")
     with db.transaction():
         running = queue.enqueue(db, tenant.id, "generate_structure", course_id=course)
-        hold(db, running)
+        hold_job(db, running)
     result = agent.simulate_post(run_url(course), headers=prep, json={})
     assert result.status_code == 409
     assert "already" in result.json["description"]
