@@ -66,28 +66,49 @@ def page_request(req: falcon.Request) -> PageRequest:
     return PageRequest(values.get("limit", DEFAULT_LIMIT), decode_cursor(cursor) if cursor else None)
 
 
+def _wrap(value: Any) -> str:
+    # JSON in unpadded URL-safe base64: opaque to clients, and safe in a query string
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _unwrap(cursor: str) -> Any:
+    """What :func:`_wrap` put in; ValueError for anything else."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except binascii.Error as exc:
+        raise ValueError from exc
+
+
+def _not_a_cursor() -> Invalid:
+    return Invalid("cursor: not a cursor this API returned", field="cursor")
+
+
+def _page(rows: Sequence[dict[str, Any]], limit: int, total: int, cursor_of: Any) -> dict[str, Any]:
+    """The answer for ``rows`` fetched with ``LIMIT limit + 1``: the extra row only says that
+    another page follows, and ``cursor_of`` the page's last item makes its cursor."""
+    items = list(rows[:limit])
+    next_cursor = cursor_of(items[-1]) if len(rows) > limit else None
+    return {"items": items, "total": total, "limit": limit, "next_cursor": next_cursor}
+
+
 def encode_cursor(created_at: datetime, item_id: object) -> str:
     """The opaque cursor after the item created at ``created_at`` with ``item_id``."""
-    raw = json.dumps([created_at.isoformat(), str(item_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _wrap([created_at.isoformat(), str(item_id)])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     """The (created_at, id) inside a cursor, or 422 when it is not one this API made."""
     try:
-        created_at, item_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created_at, item_id = _unwrap(cursor)
         return datetime.fromisoformat(created_at), str(uuid.UUID(item_id))
-    except (ValueError, TypeError, AttributeError, binascii.Error):
-        raise Invalid("cursor: not a cursor this API returned", field="cursor") from None
+    except (ValueError, TypeError, AttributeError):
+        raise _not_a_cursor() from None
 
 
 def page_of(rows: Sequence[dict[str, Any]], request: PageRequest, total: int) -> dict[str, Any]:
     """The answer for ``rows`` fetched in order with ``LIMIT request.fetch``; each row has
     ``created_at`` and ``id``."""
-    items = list(rows[: request.limit])
-    more = len(rows) > request.limit
-    next_cursor = encode_cursor(items[-1]["created_at"], items[-1]["id"]) if more else None
-    return {"items": items, "total": total, "limit": request.limit, "next_cursor": next_cursor}
+    return _page(rows, request.limit, total, lambda last: encode_cursor(last["created_at"], last["id"]))
 
 
 @dataclass(frozen=True)
@@ -112,27 +133,26 @@ def position_request(req: falcon.Request) -> PositionRequest:
 
 def encode_position(position: int) -> str:
     """The opaque cursor after the item at ``position``."""
-    return base64.urlsafe_b64encode(json.dumps({"after": position}).encode()).decode().rstrip("=")
+    return _wrap({"after": position})
 
 
 def decode_position(cursor: str) -> int:
     """The position inside a cursor, or 422 when it is not one this API made."""
     try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
+        position = _unwrap(cursor)["after"]
+    except (ValueError, TypeError, KeyError):
         position = None
     if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position < 2**31:
-        raise Invalid("cursor: not a cursor this API returned", field="cursor")
+        raise _not_a_cursor()
     return position
 
 
-def position_page_of(rows: Sequence[dict[str, Any]], request: PositionRequest, total: int) -> dict[str, Any]:
-    """The answer for ``rows`` fetched in order with ``LIMIT request.fetch``; each row has
-    ``position``."""
-    items = list(rows[: request.limit])
-    more = len(rows) > request.limit
-    next_cursor = encode_position(items[-1]["position"]) if more else None
-    return {"items": items, "total": total, "limit": request.limit, "next_cursor": next_cursor}
+def position_page_of(
+    rows: Sequence[dict[str, Any]], request: PositionRequest, total: int, *, key: str = "position"
+) -> dict[str, Any]:
+    """The answer for ``rows`` fetched in order of ``key`` (an integer: a chunk's position, a
+    version's number) with ``LIMIT request.fetch``."""
+    return _page(rows, request.limit, total, lambda last: encode_position(last[key]))
 
 
 def page_schema(item: dict[str, Any]) -> dict[str, Any]:

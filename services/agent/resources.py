@@ -136,12 +136,7 @@ class StructureVersions:
             structure.course_brief(conn, tenant, course)
             rows = structure_versions.page(conn, tenant, course, after=request.after, limit=request.fetch)
             total = structure_versions.count(conn, tenant, course)
-        for row in rows:
-            row["position"] = row["version"]  # the cursor counts versions
-        page = position_page_of(rows, request, total)
-        for row in page["items"]:
-            del row["position"]
-        resp.media = page
+        resp.media = position_page_of(rows, request, total, key="version")
 
 
 class StructureVersion:
