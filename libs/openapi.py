@@ -106,7 +106,10 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
     operation = copy.deepcopy(spec)
     responses = operation.setdefault("responses", {})
     parameters = operation.setdefault("parameters", [])
+    declared = {p["name"] for p in parameters if p.get("in") == "path"}  # a resource may say more
     for name, converter in _PARAM.findall(route.path):
+        if name in declared:
+            continue
         schema = dict(_PATH_SCHEMAS.get(converter, {"type": "string"}))
         parameters.insert(0, {"name": name, "in": "path", "required": True, "schema": schema})
     if not parameters:

@@ -23,7 +23,7 @@ from libs.errors import NotFound
 log = logging.getLogger(__name__)
 
 # The vocabularies of the table's CHECK constraints (migrations/0004), declared once here.
-KINDS = ("ingest_material", "generate_structure")
+KINDS = ("ingest_material", "generate_structure", "grade_submission")
 STATUSES = ("queued", "running", "succeeded", "failed")
 CHANNEL = "jobs_queued"  # migrations/0007's trigger NOTIFYs it with the job's kind
 _LISTEN = f"LISTEN {CHANNEL}"
@@ -67,9 +67,15 @@ _VIEW = ", ".join(JOB_SCHEMA["properties"])
 _GET = f"SELECT {_VIEW} FROM jobs WHERE id = %s AND tenant_id = %s"  # noqa: S608 (constants only)
 _JOB = "id, tenant_id, course_id, material_id, kind, payload, attempts, max_attempts"
 _INSERT = (
-    "INSERT INTO jobs (tenant_id, course_id, material_id, kind, payload, max_attempts)"
-    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+    "INSERT INTO jobs (tenant_id, course_id, material_id, kind, payload, max_attempts, run_after)"
+    " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s)) RETURNING id"
 )
+# A queued job finished by someone other than a worker (the API graded in time): only while no
+# worker has claimed it, so the two can never both write a result.
+_COMPLETE_QUEUED = """
+UPDATE jobs SET status = 'succeeded', result = %(result)s, progress = 100, finished_at = now(), updated_at = now()
+WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = 'queued'
+"""
 # One statement: the subquery locks one due row, skipping rows other workers hold, and the
 # UPDATE takes it, so two workers can never leave with the same job. A running job whose
 # lease expired is due again (its worker died), unless it has used up its attempts (see _REAP).
@@ -190,15 +196,26 @@ def enqueue(
     material_id: str | None = None,
     payload: dict | None = None,
     max_attempts: int = 3,
+    delay_seconds: float = 0,
 ) -> str:
     """Queue a job and return its id. Runs inside the caller's transaction when there is one,
     so the job exists exactly when the rows it works on do; the trigger's NOTIFY is sent at
-    commit, so no worker looks for the job before it can see it."""
+    commit, so no worker looks for the job before it can see it. ``delay_seconds`` holds it
+    back from workers that long (a fallback for work the caller tries first itself)."""
     _check_kinds([kind])
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    row = conn.execute(_INSERT, (tenant_id, course_id, material_id, kind, Jsonb(payload or {}), max_attempts))
+    params = (tenant_id, course_id, material_id, kind, Jsonb(payload or {}), max_attempts, delay_seconds)
+    row = conn.execute(_INSERT, params)
     return str(row.fetchone()[0])
+
+
+def complete_queued(conn: psycopg.Connection, tenant_id: str, job_id: str, result: dict) -> bool:
+    """Mark a still-queued job succeeded with ``result`` (its work was done outside a worker);
+    ``False``, and nothing written, once a worker has claimed it. Call it in the transaction
+    that writes the work's result, so both land or neither does."""
+    params = {"id": job_id, "tenant": tenant_id, "result": Jsonb(result)}
+    return conn.execute(_COMPLETE_QUEUED, params).rowcount == 1
 
 
 def get(conn: psycopg.Connection, tenant_id: str, job_id: str) -> dict:

@@ -64,6 +64,8 @@ class Settings:
     # fetching a web material's source_url
     web_max_bytes: int = 5 * 1024**2
     web_timeout_seconds: int = 15
+    # how long POST …/submissions waits for its grade before answering 202 with a job
+    grading_wait_seconds: int = 20
     ports: Mapping[str, int] = field(default_factory=dict)
     # Base URL of each service (SERVICES) as the others reach it: /health probes their liveness.
     service_urls: Mapping[str, str] = field(default_factory=dict)
@@ -186,6 +188,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("TRANSCRIPTION_MAX_BYTES", "transcription_max_bytes", _integer(64 * 1024, 1024**3), False),
     ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),
     ("WEB_TIMEOUT_SECONDS", "web_timeout_seconds", _integer(1, 300), False),
+    ("GRADING_WAIT_SECONDS", "grading_wait_seconds", _integer(0, 120), False),
 )
 
 # The LLM providers' variables: `make up` passes these from its own environment to the

@@ -192,3 +192,83 @@ def replace(
                 rows["exercises"],
             )
     return {name: len(batch) for name, batch in rows.items()}
+
+
+# --- the check scope: an exercise to grade, and concept search --------------------------------
+
+_EXERCISE = """SELECT e.id, e.lesson_id, e.description, e.reference_solution, e.grading_criteria, e.difficulty
+                 FROM exercises e
+                WHERE e.id = %(exercise)s AND e.course_id = %(course)s AND e.tenant_id = %(tenant)s"""
+
+
+def exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> dict:
+    """One exercise with what grading needs (description, criteria, reference solution);
+    :class:`NotFound` unless it is in this tenant's course."""
+    params = {"tenant": tenant_id, "course": course_id, "exercise": exercise_id}
+    row = conn.cursor(row_factory=dict_row).execute(_EXERCISE, params).fetchone()
+    if row is None:
+        raise NotFound("No exercise with this id in this course.")
+    return row
+
+
+# What a search hit shows: the concept with its references, and where it is taught.
+_HIT = """c.id, c.title, c.definition, c.timecodes, c.slide_references, c.web_references,
+          l.id AS lesson_id, l.title AS lesson_title, l.video_start_timecode, l.slide_start,
+          m.id AS module_id, m.title AS module_title"""
+_HIT_JOINS = """JOIN lessons l ON l.id = c.lesson_id AND l.tenant_id = %(tenant)s
+                JOIN modules m ON m.id = l.module_id AND m.tenant_id = %(tenant)s"""
+_HAS_EMBEDDINGS = (
+    "SELECT EXISTS (SELECT 1 FROM concepts WHERE course_id = %s AND tenant_id = %s AND embedding IS NOT NULL)"
+)
+# The inner query is the one the HNSW index (concepts_embedding_idx) serves: ORDER BY the
+# distance LIMIT k. The index holds every course's concepts, so the course filter applies
+# after it; iterative scanning (pgvector 0.8) keeps reading the graph until k rows of this
+# course are found, instead of returning fewer.
+_SIMILAR = f"""
+SELECT {_HIT}, 1 - c.distance AS score
+  FROM (SELECT id, lesson_id, position, title, definition, timecodes, slide_references, web_references,
+               embedding <=> %(vector)s::vector AS distance
+          FROM concepts
+         WHERE course_id = %(course)s AND tenant_id = %(tenant)s AND embedding IS NOT NULL
+         ORDER BY embedding <=> %(vector)s::vector
+         LIMIT %(limit)s) c
+  {_HIT_JOINS}
+ ORDER BY c.distance, c.id
+"""  # noqa: S608 (constants only)
+_SEARCH_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true)"
+)
+# The expression of migrations/0011's GIN index, word for word, so the index serves it. Words
+# are ORed (plainto_tsquery ANDs them): a student's question shares some words with a concept,
+# rarely all; ts_rank puts concepts matching more of them first.
+FTS_DOCUMENT = "to_tsvector('simple'::regconfig, c.title || ' ' || c.definition)"
+_TEXT = f"""
+SELECT {_HIT}, ts_rank({FTS_DOCUMENT}, q.query)::float8 AS score
+  FROM concepts c
+  CROSS JOIN (SELECT replace(plainto_tsquery('simple'::regconfig, %(q)s)::text, '&', '|')::tsquery AS query) q
+  {_HIT_JOINS}
+ WHERE c.course_id = %(course)s AND c.tenant_id = %(tenant)s AND {FTS_DOCUMENT} @@ q.query
+ ORDER BY score DESC, m.position, l.position, c.position
+ LIMIT %(limit)s
+"""  # noqa: S608 (constants only)
+
+
+def has_embeddings(conn: psycopg.Connection, tenant_id: str, course_id: str) -> bool:
+    """Whether any concept of the course has an embedding (else search falls back to text)."""
+    return conn.execute(_HAS_EMBEDDINGS, (course_id, tenant_id)).fetchone()[0]
+
+
+def search_similar(conn: psycopg.Connection, tenant_id: str, course_id: str, vector: str, limit: int) -> list[dict]:
+    """The course's ``limit`` concepts nearest ``vector`` (pgvector's text form, ``[0.1,…]``)
+    by cosine distance, best first, each with ``score`` = cosine similarity. Run it inside a
+    transaction: the index's search settings are set for that transaction only."""
+    conn.execute(_SEARCH_SETTINGS, (str(max(40, 2 * limit)),))
+    params = {"tenant": tenant_id, "course": course_id, "vector": vector, "limit": limit}
+    return conn.cursor(row_factory=dict_row).execute(_SIMILAR, params).fetchall()
+
+
+def search_text(conn: psycopg.Connection, tenant_id: str, course_id: str, q: str, limit: int) -> list[dict]:
+    """PostgreSQL full-text search over the course's concept titles and definitions, best
+    first, each with ``score`` = ts_rank."""
+    params = {"tenant": tenant_id, "course": course_id, "q": q, "limit": limit}
+    return conn.cursor(row_factory=dict_row).execute(_TEXT, params).fetchall()
