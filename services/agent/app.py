@@ -41,10 +41,11 @@ def queue_check(pool: ConnectionPool, *, stalled_after: float = STALLED_QUEUE_SE
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
-    """The agent's API: job status and extracted documents; its /health watches the queue."""
+    """The agent's API: jobs, documents, structure runs, submissions, progress and search; its
+    /health watches the queue."""
     return build_app(
         settings,
-        routes=routes(pool, settings),
+        routes=routes(pool, settings, redis_client),
         pool=pool,
         redis_client=redis_client,
         storage=storage,

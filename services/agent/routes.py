@@ -1,14 +1,21 @@
-"""The agent service's route table: jobs and extracted documents, with the scopes that may call them."""
+"""The agent service's route table: jobs, extracted documents, structure runs, and the check scope's
+submissions, progress and search, with the scopes that may call them."""
 
 from __future__ import annotations
 
+import redis
 from psycopg_pool import ConnectionPool
 
 from libs import documents, materials, queue, structure_versions
+from libs.llm.registry import load_registry
+from libs.llm.router import LlmRouter
 from libs.pagination import page_schema
 from libs.routing import Route
-from libs.scopes import PREP_ONLY, PREP_OR_CHECK
+from libs.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
 from libs.settings import Settings
+from services.agent.check import resources as check
+from services.agent.check.search import ConceptSearch
+from services.agent.check.submit import Submitter
 from services.agent.resources import (
     STRUCTURE_REQUEST,
     JobItem,
@@ -39,11 +46,20 @@ SCHEMAS = {
     },
     "StructureVersionPage": page_schema(structure_versions.SUMMARY_SCHEMA),
     "StructureVersion": structure_versions.VERSION_SCHEMA,
+    **check.SCHEMAS,
 }
 
 
-def routes(pool: ConnectionPool | None = None, settings: Settings | None = None) -> list[Route]:
+def routes(
+    pool: ConnectionPool | None = None, settings: Settings | None = None, redis_client: redis.Redis | None = None
+) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
+    submitter = searcher = None
+    if pool is not None and settings is not None:
+        router = LlmRouter(settings, load_registry(), pool)
+        submitter = Submitter(pool, router, settings)
+        searcher = ConceptSearch(pool, router, redis_client)
+    exercise = COURSE + "/exercises/{exercise_id:uuid}/submissions"
     return [
         Route("/api/v1/jobs/{job_id:uuid}", JobItem(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/materials/{material_id:uuid}/document", MaterialDocument(pool), {"GET": PREP_OR_CHECK}),
@@ -54,4 +70,9 @@ def routes(pool: ConnectionPool | None = None, settings: Settings | None = None)
             StructureVersion(pool),
             {"GET": PREP_OR_CHECK},
         ),
+        # the check scope
+        Route(exercise, check.Submissions(pool, submitter), {"POST": CHECK_ONLY, "GET": CHECK_ONLY}),
+        Route(exercise + "/{submission_id:uuid}", check.Submission(pool), {"GET": CHECK_ONLY}),
+        Route("/api/v1/students/{student_id}/progress", check.Progress(pool), {"GET": CHECK_ONLY}),
+        Route(COURSE + "/search", check.Search(searcher), {"GET": PREP_OR_CHECK}),
     ]

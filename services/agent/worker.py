@@ -17,6 +17,7 @@ from libs.llm.router import LlmRouter
 from libs.log import configure_logging
 from libs.runtime import settings_or_exit
 from libs.storage import create_storage
+from services.agent.check.job import GradeSubmission
 from services.agent.ingest import Ingestion
 from services.agent.structuring import Structuring
 
@@ -32,12 +33,15 @@ def main() -> int:
     storage = create_storage(settings)
     ingestion = Ingestion(settings, pool, storage)
     router = LlmRouter(settings, load_registry(), pool)
+    grading = GradeSubmission(pool, router)
+    # what a job that failed for good leaves behind: a material in error, a submission failed
+    on_failed = {"ingest_material": ingestion.failed, "grade_submission": grading.failed}
     worker = queue.Worker(
         pool,
         settings.postgres_conninfo,
-        {"ingest_material": ingestion, "generate_structure": Structuring(pool, router)},
+        {"ingest_material": ingestion, "generate_structure": Structuring(pool, router), "grade_submission": grading},
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-        on_failed=ingestion.failed,
+        on_failed=lambda job, message: on_failed[job.kind](job, message) if job.kind in on_failed else None,
     )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

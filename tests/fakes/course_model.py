@@ -1,14 +1,18 @@
 """A fake OpenAI-compatible model for the test stack's ArchitectAgent runs: it reads the anchors
 the agent put in its prompt ([slide N: Title], [page N], [HH:MM:SS-HH:MM:SS] with an en dash) and answers a
 structure that cites them — plus one made-up timecode and slide, which the agent must drop —
-or, for condensing requests, a summary with one point per anchor. Embeddings are derived from
-the text, so equal texts get equal vectors."""
+or, for condensing requests, a summary with one point per anchor. For homework_check requests
+it grades the <student_answer> block by markers in it (see GRADE_* below). Embeddings are a
+bag of the text's words (:func:`embed_text`), so equal texts get equal vectors and texts that
+share words are near each other: tests can seed concepts with known embeddings."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import time
 
 from tests.fakes.openai_server import FakeOpenAI, Request, chat_completion, embeddings, error
 
@@ -18,6 +22,13 @@ MADE_UP_TIMECODE = "09:59:59"
 MADE_UP_SLIDE = 999
 # A course whose text holds this gets a refusal from every model: a failed run.
 REFUSE = "REFUSE-THIS-COURSE"
+
+# Markers a test puts in a student's answer to choose the grade the fake gives.
+GRADE_WRONG = "ANSWER-WRONG"  # score 30, not passed
+GRADE_OUT_OF_SCALE = "ANSWER-OUT-OF-SCALE"  # score 1000, every time: outside the grade's schema
+GRADE_SLOW = "ANSWER-SLOW"  # answered after SLOW_SECONDS
+SLOW_SECONDS = 3.0
+GOOD_SCORE, WRONG_SCORE = 90, 30
 
 _BLOCK = re.compile(r"<material ([^>]*)>(.*?)</material>", re.S)
 _NAME = re.compile(r'name="([^"]*)"')
@@ -89,6 +100,21 @@ def _summary(prompt: str) -> dict:
     return {"points": points or [{"text": "a point", "start": None, "end": None, "slide": None, "page": None}]}
 
 
+def _grade(prompt: str) -> dict:
+    answer = re.search(r"<student_answer>\n(.*)\n</student_answer>", prompt, re.S)
+    criteria = re.search(r"<grading_criteria>\n(.*?)\n</grading_criteria>", prompt, re.S)
+    text = answer.group(1) if answer else ""
+    wrong = GRADE_WRONG in text
+    score = 1000 if GRADE_OUT_OF_SCALE in text else WRONG_SCORE if wrong else GOOD_SCORE
+    names = [c.strip() for c in re.split(r"[;\n]", criteria.group(1) if criteria else "") if c.strip()]
+    return {
+        "score": score,
+        "passed": not wrong,
+        "feedback": "Missing the key idea." if wrong else "Good work.",
+        "criteria": [{"criterion": name, "met": not wrong, "comment": "checked"} for name in names],
+    }
+
+
 def _chat(request: Request) -> tuple[int, dict]:
     body = request.json
     # the user message holds the data; the system message only describes its shape
@@ -96,17 +122,31 @@ def _chat(request: Request) -> tuple[int, dict]:
     if REFUSE in prompt:
         return error(400, "this fake model refuses the course")
     name = body.get("response_format", {}).get("json_schema", {}).get("name", "")
+    if name == "homework_check":
+        if GRADE_SLOW in prompt:
+            time.sleep(SLOW_SECONDS)
+        return chat_completion(
+            json.dumps(_grade(prompt)), model=body["model"], tokens_in=len(prompt) // 4, tokens_out=120
+        )
     answer = _summary(prompt) if "summary" in name else _structure(prompt)
     return chat_completion(json.dumps(answer), model=body["model"], tokens_in=len(prompt) // 4, tokens_out=900)
+
+
+def embed_text(text: str) -> list[float]:
+    """The fake's embedding of ``text``: each word adds to one of 1536 dimensions (by its hash),
+    normalised; one fixed dimension keeps a text without words from being a zero vector."""
+    vector = [0.0] * 1536
+    vector[0] = 0.1
+    for word in re.findall(r"\w+", text.lower()):
+        vector[1 + int.from_bytes(hashlib.sha256(word.encode()).digest()[:4], "big") % 1535] += 1.0
+    norm = math.sqrt(sum(x * x for x in vector))
+    return [x / norm for x in vector]
 
 
 def _embed(request: Request) -> tuple[int, dict]:
     texts = request.json["input"]
     texts = [texts] if isinstance(texts, str) else texts
-    vectors = []
-    for text in texts:
-        seed = hashlib.sha256(text.encode()).digest()
-        vectors.append([(seed[i % 32] - 128) / 128 for i in range(1536)])
+    vectors = [embed_text(text) for text in texts]
     return embeddings(vectors, model=request.json["model"], tokens_in=sum(len(t) // 4 for t in texts))
 
 

@@ -1,0 +1,2 @@
+"""The check scope: homework submissions graded by the LLM layer, student progress, and
+concept search."""

@@ -1,0 +1,70 @@
+"""A student's progress in a course: the course's current structure joined with the student's
+record per exercise (libs.submissions.by_exercise)."""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from libs import courses, structure, submissions
+
+
+def _totals(exercises: list[dict]) -> dict:
+    scores = [e["best_score"] for e in exercises if e["best_score"] is not None]
+    return {
+        "exercises": len(exercises),
+        "attempted": sum(e["attempts"] > 0 for e in exercises),
+        "passed": sum(e["passed"] for e in exercises),
+        "best_score": max(scores) if scores else None,
+    }
+
+
+def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: str) -> dict:
+    """Per module and lesson: exercises, how many attempted and passed, the best score; the
+    completion ratio (exercises passed / exercises); and the concepts of lessons with a failed
+    exercise (attempted, never passed) to review, with their timecodes and slides."""
+    with pool.connection() as conn, conn.transaction():
+        courses.require(conn, tenant_id, course_id)
+        modules = structure.read(conn, tenant_id, course_id)
+        record = submissions.by_exercise(conn, tenant_id, course_id, student_id)
+    none = {"attempts": 0, "best_score": None, "passed": False}
+    module_views, to_review, every = [], [], []
+    for module in modules:
+        lesson_views, in_module = [], []
+        for lesson in module["lessons"]:
+            exercises = [{"id": e["id"], **record.get(str(e["id"]), none)} for e in lesson["exercises"]]
+            in_module += exercises
+            lesson_views.append(
+                {"id": lesson["id"], "title": lesson["title"], **_totals(exercises), "exercise_results": exercises}
+            )
+            if any(e["attempts"] and not e["passed"] for e in exercises):
+                to_review += [
+                    {
+                        "concept_id": c["id"],
+                        "title": c["title"],
+                        "timecodes": c["timecodes"],
+                        "slide_references": c["slide_references"],
+                        # where the lesson starts, for concepts without references of their own
+                        "lesson": {
+                            "id": lesson["id"],
+                            "title": lesson["title"],
+                            "video_start_timecode": lesson["video_start_timecode"],
+                            "slide_start": lesson["slide_start"],
+                        },
+                        "module": {"id": module["id"], "title": module["title"]},
+                    }
+                    for c in lesson["concepts"]
+                ]
+        every += in_module
+        module_views.append(
+            {"id": module["id"], "title": module["title"], **_totals(in_module), "lessons": lesson_views}
+        )
+    totals = _totals(every)
+    completion = totals["passed"] / totals["exercises"] if totals["exercises"] else 0.0
+    return {
+        "student_id": student_id,
+        "course_id": course_id,
+        **totals,
+        "completion": round(completion, 4),
+        "modules": module_views,
+        "to_review": to_review,
+    }

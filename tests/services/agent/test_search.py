@@ -1,0 +1,102 @@
+"""GET /api/v1/courses/{id}/search at the agent's app: cosine ranking over concept embeddings
+made by the stack's fake model (a bag of words, tests/fakes/course_model.py), the query's
+embedding cached in Redis, and full-text search where a course has no embeddings."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.agent.check.search import cache_key
+from tests.fakes import course_model as fakes
+from tests.services.agent.check_helpers import course_with_structure
+
+
+@pytest.fixture
+def check_key(tenant) -> dict[str, str]:
+    return {"X-API-Key": tenant.make_key(("check",)).secret}
+
+
+@pytest.fixture
+def course(db, tenant) -> str:
+    return course_with_structure(db, tenant.id)
+
+
+def url(course: str) -> str:
+    return f"/api/v1/courses/{course}/search"
+
+
+def embedding_requests(course_model, text: str) -> int:
+    return sum(1 for r in course_model.requests if r.path.endswith("/embeddings") and r.json["input"] == [text])
+
+
+def test_concepts_are_ranked_by_embedding_similarity_with_their_place_and_references(client, check_key, course):
+    result = client.simulate_get(url(course), headers=check_key, params={"q": "How does a for loop repeat code?"})
+    assert result.status_code == 200, result.text
+    found = result.json
+    assert (found["method"], found["fallback_reason"]) == ("embedding", None)
+    titles = [hit["title"] for hit in found["items"]]
+    assert titles[0] == "For loops" and len(titles) == 4
+    scores = [hit["score"] for hit in found["items"]]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[1]
+    best = found["items"][0]
+    assert (best["lesson"]["title"], best["module"]["title"]) == ("Loops", "Foundations")
+    assert (best["timecodes"], best["slide_references"]) == (["00:12:30"], [7])
+
+
+def test_limit_caps_the_hits(client, check_key, course):
+    found = client.simulate_get(url(course), headers=check_key, params={"q": "recursion", "limit": 1}).json
+    assert [hit["title"] for hit in found["items"]] == ["Recursion"]
+
+
+def test_the_query_embedding_is_cached_so_a_repeated_question_asks_the_provider_once(
+    client, check_key, course, redis_client, course_model
+):
+    question = f"What is a function {uuid.uuid4().hex}?"
+    for spelling in (question, f"  {question.upper()} "):
+        assert client.simulate_get(url(course), headers=check_key, params={"q": spelling}).status_code == 200
+    assert embedding_requests(course_model, question.lower()) == 1  # the normalised question, once
+    assert redis_client.ttl(cache_key(fakes.EMBEDDING_MODEL, question)) > 0
+
+
+def test_a_course_without_embeddings_is_searched_by_full_text_and_says_so(client, check_key, db, tenant):
+    course = course_with_structure(db, tenant.id, embeddings=False)
+    found = client.simulate_get(url(course), headers=check_key, params={"q": "function calling itself"}).json
+    assert (found["method"], found["fallback_reason"]) == ("full_text", "the course has no embeddings")
+    # more of the question's words first; concepts sharing none are not hits
+    assert [hit["title"] for hit in found["items"]] == ["Recursion", "Functions"]
+    assert found["items"][0]["lesson"]["title"] == "Recursion"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "x" * 501}, "q"),
+        ({"q": "a", "limit": 0}, "limit"),
+        ({"q": "a", "limit": 51}, "limit"),
+    ],
+)
+def test_bad_parameters_are_422_naming_them(client, check_key, course, params, field):
+    result = client.simulate_get(url(course), headers=check_key, params=params)
+    assert result.status_code == 422
+    assert result.json["errors"][0]["field"] == field
+
+
+def test_another_tenants_course_is_404(client, other_tenant, course):
+    intruder = {"X-API-Key": other_tenant.make_key().secret}
+    assert client.simulate_get(url(course), headers=intruder, params={"q": "loops"}).status_code == 404
+    assert client.simulate_get(url(str(uuid.uuid4())), headers=intruder, params={"q": "loops"}).status_code == 404
+
+
+def test_prep_and_check_keys_may_search_and_a_key_with_both_spends_check(client, tenant, redis_client, course):
+    for scopes in (("prep",), ("check",)):
+        key = {"X-API-Key": tenant.make_key(scopes).secret}
+        assert client.simulate_get(url(course), headers=key, params={"q": "loops"}).status_code == 200
+    redis_client.delete(f"ratelimit:{tenant.id}:check", f"ratelimit:{tenant.id}:prep")
+    both = {"X-API-Key": tenant.make_key(("prep", "check")).secret}
+    client.simulate_get(url(course), headers=both, params={"q": "loops"})
+    assert redis_client.hgetall(f"ratelimit:{tenant.id}:check")
+    assert not redis_client.hgetall(f"ratelimit:{tenant.id}:prep")
