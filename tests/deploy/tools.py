@@ -33,7 +33,8 @@ VALIDATORS = (
 # sdist only builds with Cython < 3 (Cython 3 breaks its setup.py), without build isolation so
 # that the pinned Cython is the one used. Without a C compiler it installs pure Python.
 COMPOSE_BUILD = ("cython==0.29.37", "wheel==0.45.1", "setuptools==69.5.1")
-COMPOSE = ("PyYAML==5.4.1", "docker-compose==1.29.2")
+# docker 7 dropped an argument compose 1.29 passes when it builds its client: 6.1.3.
+COMPOSE = ("PyYAML==5.4.1", "docker==6.1.3", "docker-compose==1.29.2")
 
 
 class ToolMissing(RuntimeError):
