@@ -3,7 +3,7 @@
 Every process the stack starts writes ``<root>/logs/<name>.log`` (devstack/processes.py);
 PostgreSQL, started by pg_ctl, writes ``<root>/postgres/server.log``. SERVICE is a process
 name (auth, uploads, courses, agent, agent-worker, redis, seaweedfs, nginx) or one of the
-names the production stack uses for the same part (gateway, postgres-cs, s3), so one habit
+names the production stack uses for the same part (gateway, postgres-cs, agent-api, s3), so one habit
 serves both stacks.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 # compose service names → the local stack's log names
-ALIASES = {"gateway": "nginx", "postgres-cs": "postgres", "s3": "seaweedfs", "worker": "agent-worker"}
+ALIASES = {"gateway": "nginx", "postgres-cs": "postgres", "s3": "seaweedfs", "agent-api": "agent"}
 
 
 def log_files(root: Path, service: str | None = None) -> list[Path]:

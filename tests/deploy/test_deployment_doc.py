@@ -126,7 +126,7 @@ def test_every_compose_service_the_guide_names_exists(guide):
     named = set()
     for line in code_blocks(guide).splitlines():
         match = re.search(
-            r"docker compose -f docker-compose\.prod\.yaml (exec|run|logs|restart|stop|up -d|build)(.*)", line
+            r"docker compose -f docker-compose\.prod\.yaml (exec|run|logs|restart|stop|up -d|build|push)(.*)", line
         )
         if match:
             # the command ends at a pipe, redirection, chain or comment
