@@ -20,8 +20,8 @@ def _totals(exercises: list[dict]) -> dict:
 
 def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: str) -> dict:
     """Per module and lesson: exercises, how many attempted and passed, the best score; the
-    completion ratio (exercises passed / exercises); and the concepts of lessons with a failed
-    exercise (attempted, never passed) to review, with their timecodes and slides."""
+    completion ratio (exercises passed / exercises); and, to review, each lesson with a failed
+    exercise (attempted, never passed) with its concepts' timecodes and slides."""
     with pool.connection() as conn, conn.transaction():
         courses.require(conn, tenant_id, course_id)
         modules = structure.read(conn, tenant_id, course_id)
@@ -37,12 +37,8 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
                 {"id": lesson["id"], "title": lesson["title"], **_totals(exercises), "exercise_results": exercises}
             )
             if any(e["attempts"] and not e["passed"] for e in exercises):
-                to_review += [
+                to_review.append(
                     {
-                        "concept_id": c["id"],
-                        "title": c["title"],
-                        "timecodes": c["timecodes"],
-                        "slide_references": c["slide_references"],
                         # where the lesson starts, for concepts without references of their own
                         "lesson": {
                             "id": lesson["id"],
@@ -51,9 +47,17 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
                             "slide_start": lesson["slide_start"],
                         },
                         "module": {"id": module["id"], "title": module["title"]},
+                        "concepts": [
+                            {
+                                "concept_id": c["id"],
+                                "title": c["title"],
+                                "timecodes": c["timecodes"],
+                                "slide_references": c["slide_references"],
+                            }
+                            for c in lesson["concepts"]
+                        ],
                     }
-                    for c in lesson["concepts"]
-                ]
+                )
         every += in_module
         module_views.append(
             {"id": module["id"], "title": module["title"], **_totals(in_module), "lessons": lesson_views}

@@ -230,8 +230,18 @@ _MODULE_PROGRESS = {
 }
 _TO_REVIEW = {
     "type": "object",
-    "required": ["concept_id", "title", *_REFERENCES, *_PLACE],
-    "properties": {"concept_id": _UUID, "title": {"type": "string"}, **_REFERENCES, **_PLACE},
+    "required": [*_PLACE, "concepts"],
+    "properties": {
+        **_PLACE,
+        "concepts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["concept_id", "title", *_REFERENCES],
+                "properties": {"concept_id": _UUID, "title": {"type": "string"}, **_REFERENCES},
+            },
+        },
+    },
 }
 _HIT = {
     "type": "object",
@@ -262,7 +272,7 @@ SCHEMAS = {
             "to_review": {
                 "type": "array",
                 "items": _TO_REVIEW,
-                "description": "Concepts of lessons with an exercise attempted and not passed",
+                "description": "Lessons with an exercise attempted and not passed, with their concepts",
             },
         },
     },

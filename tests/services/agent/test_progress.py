@@ -42,8 +42,9 @@ def test_progress_aggregates_per_module_and_lesson_with_the_concepts_to_review(c
     assert (lesson["title"], lesson["passed"], lesson["best_score"]) == ("Loops", 0, 45)
     assert lesson["exercise_results"] == [{"id": loops, "attempts": 2, "best_score": 45, "passed": False}]
     (review,) = progress["to_review"]
-    assert (review["title"], review["timecodes"], review["slide_references"]) == ("For loops", ["00:12:30"], [7])
     assert review["lesson"]["video_start_timecode"] == "00:10:00" and review["module"]["title"] == "Foundations"
+    (concept,) = review["concepts"]
+    assert (concept["title"], concept["timecodes"], concept["slide_references"]) == ("For loops", ["00:12:30"], [7])
 
 
 def test_a_student_without_submissions_has_nothing_done(client, check_key, course):
