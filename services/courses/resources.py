@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import ClassVar
 
 import falcon
 from psycopg_pool import ConnectionPool
 
 from libs import courses, materials, slide_mapping, structure
+from libs.course_changes import CourseChanges
 from libs.openapi import Operations, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
@@ -53,8 +55,9 @@ class CourseCollection:
 
 
 class CourseItem:
-    """The course document. Served from the per-revision cache after one revision lookup;
-    ``If-None-Match`` with the current ETag answers 304."""
+    """The course document, from the process's cache while it hears of every change to
+    courses; with the listener down, after a revision lookup per read. ``If-None-Match`` with
+    the current ETag answers 304."""
 
     openapi: ClassVar[Operations] = {
         "GET": {
@@ -80,18 +83,23 @@ class CourseItem:
         },
     }
 
-    def __init__(self, pool: ConnectionPool, storage: Storage, cache: document.DocumentCache) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        storage: Storage,
+        cache: document.DocumentCache,
+        changes: CourseChanges | None,
+    ) -> None:
         self._pool = pool
         self._storage = storage
         self._cache = cache
+        self._changes = changes
+        if changes is not None:
+            # its thread and connection live as long as the reader (tests build many apps)
+            weakref.finalize(self, changes.stop)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
-        tenant, course = _tenant(req), str(course_id)
-        with self._pool.connection() as conn:
-            rendered = self._cache.get(tenant, course, courses.current_revision(conn, tenant, course))
-            if rendered is None:
-                rendered = document.render(document.build(conn, tenant, course))
-                self._cache.put(tenant, course, rendered)
+        rendered = self._document(_tenant(req), str(course_id))
         resp.etag = rendered.etag
         resp.cache_control = ["private", "no-cache"]
         # Falcon parses If-None-Match into unquoted tags (or "*"); weak comparison, as RFC 9110 asks
@@ -101,16 +109,34 @@ class CourseItem:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = rendered.body
 
+    def _document(self, tenant: str, course: str) -> document.Rendered:
+        generation = self._cache.generation  # before the snapshot: see DocumentCache.put
+        if self._changes is not None and self._changes.catch_up():
+            rendered = self._cache.get(tenant, course)
+            if rendered is not None:
+                return rendered  # the steady state: no round trip to PostgreSQL
+            with self._pool.connection() as conn:
+                rendered = document.render(document.build(conn, tenant, course))
+        else:
+            with self._pool.connection() as conn:
+                rendered = self._cache.get(tenant, course, courses.current_revision(conn, tenant, course))
+                if rendered is not None:
+                    return rendered
+                rendered = document.render(document.build(conn, tenant, course))
+        self._cache.put(tenant, course, rendered, generation=generation)
+        return rendered
+
     def on_patch(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         fields = validate(json_body(req), COURSE_PATCH, require=False)
         with self._pool.connection() as conn:
             resp.media = courses.update(conn, _tenant(req), str(course_id), fields)
+        self._cache.drop(str(course_id))  # this process's next read is fresh without waiting for NOTIFY
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         tenant, course = _tenant(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             keys = courses.delete(conn, tenant, course)
-        self._cache.drop(tenant, course)
+        self._cache.drop(course)
         # Rows are gone (committed) before objects: an object can outlive its row for a moment
         # if S3 fails, never the reverse.
         materials.delete_objects(self._storage, keys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
+from libs.course_changes import CourseChanges
 from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.storage import Storage
@@ -20,13 +21,18 @@ from services.courses.schemas import SCHEMAS  # noqa: F401  (read by services.op
 COURSE = "/api/v1/courses/{course_id:uuid}"
 
 
-def routes(pool: ConnectionPool | None = None, storage: Storage | None = None) -> list[Route]:
+def routes(
+    pool: ConnectionPool | None = None,
+    storage: Storage | None = None,
+    cache: DocumentCache | None = None,
+    changes: CourseChanges | None = None,
+) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
     return [
         Route("/api/v1/courses", CourseCollection(pool), {"POST": PREP_ONLY, "GET": PREP_OR_CHECK}),
         Route(
             COURSE,
-            CourseItem(pool, storage, DocumentCache()),
+            CourseItem(pool, storage, cache or DocumentCache(), changes),
             {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
         ),
         Route(COURSE + "/lessons/{lesson_id:uuid}", LessonItem(pool), {"GET": PREP_OR_CHECK}),

@@ -45,3 +45,22 @@ def test_cost_report_and_course_health_are_routed(stack, tenant):
     headers = {"X-API-Key": tenant.make_key(("check",)).secret}
     assert requests.get(f"{stack.gateway_url}/api/v1/reports/cost", headers=headers, timeout=10).status_code == 200
     assert requests.get(f"{stack.gateway_url}/health/courses", timeout=10).json()["status"] == "ok"
+
+
+def test_every_courses_worker_serves_a_write_on_the_very_next_read(stack, tenant, db):
+    """Each gunicorn worker caches the document until PostgreSQL says the course changed: a
+    write through the API or straight in SQL shows on the next read, whichever worker serves it."""
+    from devstack.seed import seed_structure
+
+    headers = {"X-API-Key": tenant.make_key().secret}
+    base = f"{stack.gateway_url}/api/v1/courses"
+    with requests.Session() as http:
+        course_url = f"{base}/{http.post(base, json={'title': 'Cached'}, headers=headers, timeout=10).json()['id']}"
+        for round_number in range(5):
+            for _ in range(12):  # warm every worker's cache
+                assert http.get(course_url, headers=headers, timeout=10).status_code == 200
+            title = f"Cached {round_number}"
+            assert http.patch(course_url, json={"title": title}, headers=headers, timeout=10).status_code == 200
+            assert http.get(course_url, headers=headers, timeout=10).json()["title"] == title
+        seed_structure(db, tenant.id, course_url.rsplit("/", 1)[1], modules=1, lessons=1, concepts=1, exercises=0)
+        assert [m["title"] for m in http.get(course_url, headers=headers, timeout=10).json()["modules"]] == ["Module 1"]
