@@ -66,6 +66,10 @@ def _method_scopes(route: Route) -> dict[str, frozenset[str]]:
     return scopes
 
 
+def _answering() -> None:
+    """The liveness of the service running this check: it is running it."""
+
+
 def build_app(
     settings: Settings,
     *,
@@ -74,6 +78,7 @@ def build_app(
     redis_client: redis.Redis,
     storage: Storage,
     health_checks: Mapping[str, Check] | None = None,
+    service: str | None = None,
 ) -> falcon.App:
     """A Falcon app with request ids, access logs, CORS, JSON errors, API-key auth with
     scopes, the shared rate limit, ``GET /health``, and the service's ``routes``; HEAD is
@@ -107,9 +112,13 @@ def build_app(
         **(health_checks or {}),  # the service's own (the agent's queue)
     }
     app.add_route("/health", _with_head(Health(checks)))
-    # The public /health (the gateway sends it here): these checks plus every service's
-    # liveness, this one's included, so a stopped or stuck service shows by name.
-    peers = {name: liveness_check(url) for name, url in settings.service_urls.items()}
+    # The public /health (the gateway sends it here): these checks plus every other service's
+    # liveness, so a stopped or stuck service shows by name. This service is alive — it is
+    # answering — and asking itself over HTTP would only fail when /health itself is what
+    # keeps its threads busy.
+    peers = {
+        name: _answering if name == service else liveness_check(url) for name, url in settings.service_urls.items()
+    }
     app.add_route("/health/stack", _with_head(Health({**checks, **peers})))
     app.add_route("/health/live", _with_head(Liveness()))
     for route in routes:

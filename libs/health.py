@@ -8,6 +8,8 @@ went wrong (exception text, host names, ports) goes to the log, with the request
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+import json
 import logging
 import threading
 import time
@@ -92,6 +94,11 @@ class Report:
             **({"metrics": dict(self.metrics)} if self.metrics else {}),
         }
 
+    @functools.cached_property
+    def body(self) -> bytes:
+        """The answer's bytes, rendered once per run, not once per caller."""
+        return json.dumps(self.public()).encode()
+
 
 class Health:
     """``GET /health``: ``{"status", "checks", "timestamp"}``, 200 when all are ok, else 503.
@@ -150,7 +157,8 @@ class Health:
             log.warning("health check failed", extra={"detail": f"{name}: {problem}"})
         resp.status = falcon.HTTP_200 if report.healthy else falcon.HTTP_503
         resp.cache_control = ["no-store"]
-        resp.media = report.public()
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = report.body
 
 
 def _summary(exc: BaseException) -> str:

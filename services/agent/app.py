@@ -45,6 +45,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.
     /health watches the queue."""
     return build_app(
         settings,
+        service="agent",
         routes=routes(pool, settings, redis_client),
         pool=pool,
         redis_client=redis_client,

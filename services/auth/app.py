@@ -14,4 +14,4 @@ from services.auth.routes import routes
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
     """The auth service: ``/api/v1/auth/me`` and the API documentation."""
-    return build_app(settings, routes=routes(), pool=pool, redis_client=redis_client, storage=storage)
+    return build_app(settings, service="auth", routes=routes(), pool=pool, redis_client=redis_client, storage=storage)

@@ -15,6 +15,7 @@ from services.uploads.routes import routes
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
     return build_app(
         settings,
+        service="uploads",
         routes=routes(
             pool,
             storage,
