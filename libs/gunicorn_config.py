@@ -6,6 +6,7 @@ one) and let a slow upload hold one thread rather than a whole process.
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import re
@@ -16,19 +17,21 @@ from pathlib import Path
 import gunicorn.util
 
 worker_class = "gthread"
-# Processes rather than threads carry the load: the GIL lets one thread of a process run
-# Python at a time. Measured with make bench on 2 cores: 4 workers x 2 threads served the
-# course read about 20% faster than 2 x 4.
-workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 
-# Request threads per worker, by service (WEB_THREADS overrides them all). The JSON services
-# are CPU-bound under the GIL: 2, measured as above. An upload mostly waits on the client's
-# socket and on S3, and holds its thread for as long as the client takes to send the file,
-# so a few slow uploads must not take every thread of the service: uploads gets more. Memory
-# bounds how many: an upload holds up to ~32 MiB of part buffers (8 MiB parts, three in
-# flight and one filling), so 4 threads x 4 workers (2 cores) is at most 512 MiB of buffers.
-THREADS_BY_SERVICE = {"uploads": 4}
-DEFAULT_THREADS = 2
+# Sized per service, on what each does (WEB_WORKERS / WEB_THREADS override them all):
+# - courses carries the read traffic, which is CPU-bound Python: the GIL lets one thread of a
+#   process run at a time, so processes carry it (measured with make bench on 2 cores: 4
+#   processes x 2 threads served the course read about 20 % faster than 2 x 4);
+#   it also answers the public /health (the gateway sends it there; probes cached per process);
+# - auth serves the key-introspection routes only: one process;
+# - uploads and the agent's API mostly wait — on a client's socket and S3, on the queue or a
+#   model — so they take threads, which cost a few hundred KiB each, not processes (~15 MiB
+#   of private memory each, measured with make bench). An upload holds up to ~32 MiB of part
+#   buffers (8 MiB parts, three in flight and one filling) while it runs, so 16 upload
+#   threads are at most 512 MiB of buffers at once.
+_CORES = os.cpu_count() or 1
+WORKERS_BY_SERVICE = {"courses": 2 * _CORES, "auth": 1, "uploads": 1, "agent": 1}
+THREADS_BY_SERVICE = {"courses": 2, "auth": 4, "uploads": 16, "agent": 16}
 
 
 def service_name(argv: list[str]) -> str | None:
@@ -41,7 +44,30 @@ def service_name(argv: list[str]) -> str | None:
     return None
 
 
-threads = int(os.environ.get("WEB_THREADS") or THREADS_BY_SERVICE.get(service_name(sys.argv) or "", DEFAULT_THREADS))
+_SERVICE = service_name(sys.argv) or ""
+workers = int(os.environ.get("WEB_WORKERS") or WORKERS_BY_SERVICE.get(_SERVICE, 2))
+threads = int(os.environ.get("WEB_THREADS") or THREADS_BY_SERVICE.get(_SERVICE, 2))
+
+# Import the app once, in the master: the interpreter, the libraries and the code are then
+# pages every worker shares instead of a private copy each (about 45 MiB per worker).
+# libs.runtime.ServiceApp opens each worker's connections after the fork (post_worker_init).
+preload_app = True
+
+
+def when_ready(server: object) -> None:
+    # Everything imported so far lives as long as the process: move it out of the garbage
+    # collector's reach, so a collection in a worker does not write to (and so copy) the
+    # pages shared with the master.
+    gc.collect()
+    gc.freeze()
+
+
+def post_worker_init(worker: object) -> None:
+    start = getattr(getattr(worker, "wsgi", None), "start", None)
+    if start is not None:
+        start()  # this worker's pool, Redis and S3 clients, and its Falcon app
+
+
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes first
 timeout = 120
 graceful_timeout = 25

@@ -1,9 +1,17 @@
-"""Process start-up shared by every service's ``wsgi.py``: settings → logging → connections."""
+"""Process start-up shared by every service's ``wsgi.py``: settings → logging → connections.
+
+gunicorn runs with ``preload_app``: importing ``wsgi.py`` happens once, in the master, so the
+interpreter, the libraries and the service's code sit in memory pages every worker shares.
+Connections are another matter — a socket, a pool's threads or a TLS session must never cross
+a fork — so each worker opens its own in :meth:`ServiceApp.start`, which the gunicorn hook
+``post_worker_init`` calls before the worker accepts a request.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,20 +49,52 @@ def settings_or_exit(environ: Mapping[str, str]) -> Settings:
         raise SystemExit(2) from None
 
 
-def connect(settings: Settings, service: str) -> Dependencies:
-    """Open the pool (waiting, so a wrong DSN fails at start), and the Redis and S3 clients."""
+def connect(settings: Settings, service: str, storage: Storage | None = None) -> Dependencies:
+    """Open the pool (waiting, so a wrong DSN fails at start), and the Redis and S3 clients
+    (``storage`` may be built already: building one opens no connection)."""
     pool = create_pool(settings, name=service)
     pool.open(wait=True, timeout=30)
     client = create_redis(settings.redis_url)
-    storage = create_storage(settings)
+    storage = storage or create_storage(settings)
     if not settings.is_production:
         storage.ensure_bucket()
     return Dependencies(settings, pool, client, storage)
 
 
-def serve(service: str, factory: AppFactory, environ: Mapping[str, str]) -> falcon.App:
-    """The WSGI app of ``service``: settings, logging and connections from ``environ``, then ``factory``."""
+class ServiceApp:
+    """The WSGI callable gunicorn serves: settings and logging when built (in the master),
+    the connections and the Falcon app in each worker (:meth:`start`)."""
+
+    def __init__(self, service: str, factory: AppFactory, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self._factory = factory
+        # The S3 client's service model and endpoint tables are ~14 MiB of parsed JSON: built
+        # here they are shared by every worker. Building it opens no connection (urllib3
+        # connects on the first request), so no socket crosses the fork.
+        self._storage = create_storage(settings)
+        self._app: falcon.App | None = None
+        self._starting = threading.Lock()
+
+    def start(self) -> falcon.App:
+        """Open this process's connections and build the app (once; later calls return it)."""
+        with self._starting:
+            if self._app is None:
+                deps = connect(self.settings, self.service, self._storage)
+                self._app = self._factory(
+                    self.settings, pool=deps.pool, redis_client=deps.redis, storage=deps.storage
+                )
+            return self._app
+
+    def __call__(self, environ: dict, start_response: object) -> Iterable[bytes]:
+        # started by the post_worker_init hook; lazily when run without it (another WSGI server)
+        app = self._app or self.start()
+        return app(environ, start_response)
+
+
+def serve(service: str, factory: AppFactory, environ: Mapping[str, str]) -> ServiceApp:
+    """The WSGI app of ``service``: settings and logging from ``environ`` now, connections and
+    ``factory`` in each worker process."""
     settings = settings_or_exit(environ)
     configure_logging(settings, service)
-    deps = connect(settings, service)
-    return factory(settings, pool=deps.pool, redis_client=deps.redis, storage=deps.storage)
+    return ServiceApp(service, factory, settings)
