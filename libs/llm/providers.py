@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from time import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
-
-import anthropic
-import openai
 
 from libs.llm.errors import ProviderError
 from libs.settings import Settings
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
 
 PROVIDERS = ("openai", "anthropic", "gemini", "deepseek")
 # Any one of these enables the LLM layer (NoProviderConfigured names them).
@@ -57,13 +61,37 @@ class ChatAdapter(Protocol):
         ...
 
 
+Client = TypeVar("Client")
+
+
+class _Lazy(Generic[Client]):
+    """A client built on first use. The client libraries are the heaviest imports of the
+    project (openai and anthropic: ~60 MiB and ~1.5 s together), and most processes that may
+    call a model never do: a process imports them when it makes its first call."""
+
+    def __init__(self, client: Client | Callable[[], Client]) -> None:
+        self._client = client
+        self._building = threading.Lock()
+
+    def get(self) -> Client:
+        if callable(self._client):  # a factory (a client object is not callable)
+            with self._building:
+                if callable(self._client):
+                    self._client = self._client()
+        return self._client  # type: ignore[return-value]
+
+
 class OpenAICompatible:
     """Chat completions and embeddings over OpenAI's wire format (OpenAI, Gemini, DeepSeek,
     a local server). ``mode`` json_schema sends the schema as ``response_format``; json_object
     (JSON mode only) puts it in a system message instead."""
 
-    def __init__(self, client: openai.OpenAI) -> None:
-        self.client = client
+    def __init__(self, client: openai.OpenAI | Callable[[], openai.OpenAI]) -> None:
+        self._client = _Lazy(client)
+
+    @property
+    def client(self) -> openai.OpenAI:
+        return self._client.get()
 
     def complete(
         self, *, model: str, messages: list[dict[str, str]], schema: dict, schema_name: str, mode: str, max_tokens: int
@@ -77,7 +105,7 @@ class OpenAICompatible:
         else:
             response_format = {"type": "json_object"}
             messages = [{"role": "system", "content": schema_instruction(schema)}, *messages]
-        with _translated(openai):
+        with _translated("openai"):
             response = self.client.chat.completions.create(
                 model=model, messages=messages, response_format=response_format, max_tokens=max_tokens
             )
@@ -88,7 +116,7 @@ class OpenAICompatible:
     def embed(self, *, model: str, texts: list[str], dimensions: int | None) -> tuple[list[list[float]], int]:
         """Vectors for ``texts`` in their order, and the tokens read."""
         extra = {"dimensions": dimensions} if dimensions else {}
-        with _translated(openai):
+        with _translated("openai"):
             response = self.client.embeddings.create(model=model, input=texts, encoding_format="float", **extra)
         vectors = [item.embedding for item in sorted(response.data, key=lambda item: item.index)]
         return vectors, _count(response.usage, "prompt_tokens")
@@ -98,8 +126,12 @@ class AnthropicMessages:
     """Anthropic's Messages API: the schema is the ``input_schema`` of a tool the model must
     call, and the tool call's input is the answer."""
 
-    def __init__(self, client: anthropic.Anthropic) -> None:
-        self.client = client
+    def __init__(self, client: anthropic.Anthropic | Callable[[], anthropic.Anthropic]) -> None:
+        self._client = _Lazy(client)
+
+    @property
+    def client(self) -> anthropic.Anthropic:
+        return self._client.get()
 
     def complete(
         self, *, model: str, messages: list[dict[str, str]], schema: dict, schema_name: str, mode: str, max_tokens: int
@@ -107,7 +139,7 @@ class AnthropicMessages:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         conversation = [m for m in messages if m["role"] != "system"]
         tool = {"name": schema_name, "description": "Give the answer as this tool's input.", "input_schema": schema}
-        with _translated(anthropic):
+        with _translated("anthropic"):
             response = self.client.messages.create(
                 model=model,
                 max_tokens=max_tokens,
@@ -150,29 +182,27 @@ def build_adapters(settings: Settings) -> dict[str, OpenAICompatible | Anthropic
     router owns retries, so it can log each attempt and honour Retry-After once."""
     timeout = float(settings.llm_timeout_seconds)
     adapters: dict[str, OpenAICompatible | AnthropicMessages] = {}
+    def openai_client(key: str, url: str) -> Callable[[], openai.OpenAI]:
+        return lambda: importlib.import_module("openai").OpenAI(
+            api_key=key, base_url=url, timeout=timeout, max_retries=0
+        )
+
     if openai_is_configured(settings):
+        # a local server takes any key; the client insists on one
         adapters["openai"] = OpenAICompatible(
-            openai.OpenAI(
-                # a local server takes any key; the client insists on one
-                api_key=settings.openai_api_key or "not-needed",
-                base_url=settings.openai_base_url or OPENAI_URL,
-                timeout=timeout,
-                max_retries=0,
-            )
+            openai_client(settings.openai_api_key or "not-needed", settings.openai_base_url or OPENAI_URL)
         )
     for name, key, url in (
         ("gemini", settings.gemini_api_key, GEMINI_URL),
         ("deepseek", settings.deepseek_api_key, DEEPSEEK_URL),
     ):
         if key:
-            adapters[name] = OpenAICompatible(openai.OpenAI(api_key=key, base_url=url, timeout=timeout, max_retries=0))
+            adapters[name] = OpenAICompatible(openai_client(key, url))
     if settings.anthropic_api_key:
+        anthropic_key, anthropic_url = settings.anthropic_api_key, settings.anthropic_base_url or ANTHROPIC_URL
         adapters["anthropic"] = AnthropicMessages(
-            anthropic.Anthropic(
-                api_key=settings.anthropic_api_key,
-                base_url=settings.anthropic_base_url or ANTHROPIC_URL,
-                timeout=timeout,
-                max_retries=0,
+            lambda: importlib.import_module("anthropic").Anthropic(
+                api_key=anthropic_key, base_url=anthropic_url, timeout=timeout, max_retries=0
             )
         )
     return adapters
@@ -181,16 +211,16 @@ def build_adapters(settings: Settings) -> dict[str, OpenAICompatible | Anthropic
 class _translated:
     """Turns either client library's exceptions into ProviderError (retryable or not)."""
 
-    def __init__(self, library: Any) -> None:
-        self.library = library
+    def __init__(self, library: str) -> None:
+        self.library = library  # a module name: imported by now, since its client made the call
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type | None, exc: BaseException | None, _tb: object) -> bool:
-        lib = self.library
         if exc is None:
             return False
+        lib = importlib.import_module(self.library)
         if isinstance(exc, lib.APITimeoutError):
             raise ProviderError("timed out", retryable=True) from exc
         if isinstance(exc, lib.APIConnectionError):

@@ -19,7 +19,7 @@ from libs.documents import Chunk
 from libs.errors import NotFound
 from libs.settings import Settings
 from libs.storage import Storage
-from services.agent.processors import files, transcription, web
+from services.agent.processors import files
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,11 @@ class Ingestion:
         return {"chunks": stored, "kinds": dict(Counter(chunk.kind for chunk in chunks))}
 
     def _extract(self, material: dict, progress: Callable[[str, int], None]) -> list[Chunk]:
+        # web (requests, trafilatura) and transcription (openai) load on first use, as the
+        # file readers do (processors/files.py)
         if material["source_type"] == "web":
+            from services.agent.processors import web
+
             progress("fetching", 20)
             return web.fetch_page(material["source_url"], self._settings)
         with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:
@@ -67,6 +71,8 @@ class Ingestion:
             progress("downloading", 10)
             self._storage.client.download_file(self._storage.bucket, material["s3_key"], str(path))
             progress("extracting", 40)
+            from services.agent.processors import transcription
+
             return files.extract_file(
                 material["source_type"],
                 material["filename"] or path.name,
