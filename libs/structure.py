@@ -217,10 +217,16 @@ _HIT = """c.id, c.title, c.definition, c.timecodes, c.slide_references, c.web_re
           m.id AS module_id, m.title AS module_title"""
 _HIT_JOINS = """JOIN lessons l ON l.id = c.lesson_id AND l.tenant_id = %(tenant)s
                 JOIN modules m ON m.id = l.module_id AND m.tenant_id = %(tenant)s"""
-_HAS_EMBEDDINGS = (
-    "SELECT EXISTS (SELECT 1 FROM concepts WHERE course_id = %s AND tenant_id = %s AND embedding IS NOT NULL)"
-)
-# The inner query is the one the HNSW index (concepts_embedding_idx) serves: ORDER BY the
+# Counted up to a cap: past it the exact answer does not matter, and counting stops there.
+_EMBEDDED = """SELECT count(*) FROM (SELECT 1 FROM concepts
+                WHERE course_id = %s AND tenant_id = %s AND embedding IS NOT NULL LIMIT %s) embedded"""
+# Up to this many embedded concepts a course is searched exactly (its rows through
+# concepts_course_idx, every distance computed and sorted: about 10 ms for a thousand 1536-
+# dimension vectors); past it through the HNSW index. The planner cannot make this choice
+# itself: it prices a vector distance like an integer comparison, so it sorts a 10 000-concept
+# course (~80 ms) rather than walk the graph (~3 ms).
+EXACT_SEARCH_MAX = 1000
+# The inner query is the one the HNSW index (concepts_embedding_idx) can serve: ORDER BY the
 # distance LIMIT k. The index holds every course's concepts, so the course filter applies
 # after it; iterative scanning (pgvector 0.8) keeps reading the graph until k rows of this
 # course are found, instead of returning fewer.
@@ -235,8 +241,10 @@ SELECT {_HIT}, 1 - c.distance AS score
   {_HIT_JOINS}
  ORDER BY c.distance, c.id
 """  # noqa: S608 (constants only)
-_SEARCH_SETTINGS = (
-    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true)"
+# For a big course: sorting every distance is priced out, so the plan is the index's walk.
+_INDEX_SEARCH = (
+    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true),"
+    " set_config('enable_sort', 'off', true)"
 )
 # The expression of migrations/0011's GIN index, word for word, so the index serves it. Words
 # are ORed (plainto_tsquery ANDs them): a student's question shares some words with a concept,
@@ -253,16 +261,21 @@ SELECT {_HIT}, ts_rank({FTS_DOCUMENT}, q.query)::float8 AS score
 """  # noqa: S608 (constants only)
 
 
-def has_embeddings(conn: psycopg.Connection, tenant_id: str, course_id: str) -> bool:
-    """Whether any concept of the course has an embedding (else search falls back to text)."""
-    return conn.execute(_HAS_EMBEDDINGS, (course_id, tenant_id)).fetchone()[0]
+def embedded_concepts(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
+    """How many of the course's concepts have an embedding, counted up to
+    ``EXACT_SEARCH_MAX + 1`` (0: search falls back to full text)."""
+    return conn.execute(_EMBEDDED, (course_id, tenant_id, EXACT_SEARCH_MAX + 1)).fetchone()[0]
 
 
-def search_similar(conn: psycopg.Connection, tenant_id: str, course_id: str, vector: str, limit: int) -> list[dict]:
+def search_similar(
+    conn: psycopg.Connection, tenant_id: str, course_id: str, vector: str, limit: int, *, embedded: int
+) -> list[dict]:
     """The course's ``limit`` concepts nearest ``vector`` (pgvector's text form, ``[0.1,…]``)
-    by cosine distance, best first, each with ``score`` = cosine similarity. Run it inside a
-    transaction: the index's search settings are set for that transaction only."""
-    conn.execute(_SEARCH_SETTINGS, (str(max(40, 2 * limit)),))
+    by cosine distance, best first, each with ``score`` = cosine similarity; exact up to
+    :data:`EXACT_SEARCH_MAX` ``embedded`` concepts (:func:`embedded_concepts`), through the
+    HNSW index past it. Run it inside a transaction: the index's settings last as long."""
+    if embedded > EXACT_SEARCH_MAX:
+        conn.execute(_INDEX_SEARCH, (str(max(40, 2 * limit)),))
     params = {"tenant": tenant_id, "course": course_id, "vector": vector, "limit": limit}
     return conn.cursor(row_factory=dict_row).execute(_SIMILAR, params).fetchall()
 
@@ -272,3 +285,39 @@ def search_text(conn: psycopg.Connection, tenant_id: str, course_id: str, q: str
     first, each with ``score`` = ts_rank."""
     params = {"tenant": tenant_id, "course": course_id, "q": q, "limit": limit}
     return conn.cursor(row_factory=dict_row).execute(_TEXT, params).fetchall()
+
+
+# --- a student's progress: the outline, and the concepts of the lessons to review ------------
+
+_OUTLINE_MODULES = """SELECT id, title FROM modules
+                       WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_OUTLINE_LESSONS = """SELECT id, module_id, title, video_start_timecode, slide_start FROM lessons
+                       WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_OUTLINE_EXERCISES = """SELECT lesson_id, id FROM exercises
+                         WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
+_CONCEPTS_OF_LESSONS = """SELECT lesson_id, id, title, timecodes, slide_references FROM concepts
+                           WHERE lesson_id = ANY(%(lessons)s) AND tenant_id = %(tenant)s ORDER BY position"""
+
+
+def outline(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]:
+    """The course's modules → lessons (title, where the lesson starts) → exercise ids, in order:
+    what progress needs, without the concepts' and exercises' texts that :func:`read` carries."""
+    params = {"course": course_id, "tenant": tenant_id}
+    cur = conn.cursor(row_factory=dict_row)
+    modules = cur.execute(_OUTLINE_MODULES, params).fetchall()
+    lessons = cur.execute(_OUTLINE_LESSONS, params).fetchall()
+    exercises = _group(cur.execute(_OUTLINE_EXERCISES, params).fetchall(), "lesson_id")
+    for lesson in lessons:
+        lesson["exercises"] = [row["id"] for row in exercises.get(lesson["id"], [])]
+    lessons_by_module = _group(lessons, "module_id")
+    for module in modules:
+        module["lessons"] = lessons_by_module.get(module["id"], [])
+    return modules
+
+
+def concepts_of_lessons(conn: psycopg.Connection, tenant_id: str, lesson_ids: Sequence[object]) -> dict:
+    """Lesson id → its concepts (id, title, timecodes, slide references), in order."""
+    if not lesson_ids:
+        return {}
+    params = {"lessons": list(lesson_ids), "tenant": tenant_id}
+    return _group(conn.cursor(row_factory=dict_row).execute(_CONCEPTS_OF_LESSONS, params).fetchall(), "lesson_id")

@@ -1,5 +1,5 @@
-"""A student's progress in a course: the course's current structure joined with the student's
-record per exercise (libs.submissions.by_exercise)."""
+"""A student's progress in a course: the course's outline joined with the student's record per
+exercise (libs.submissions.by_exercise)."""
 
 from __future__ import annotations
 
@@ -22,53 +22,52 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
     """Per module and lesson: exercises, how many attempted and passed, the best score; the
     completion ratio (exercises passed / exercises); and, to review, each lesson with a failed
     exercise (attempted, never passed) with its concepts' timecodes and slides."""
+    none = {"attempts": 0, "best_score": None, "passed": False}
+    module_views, review, every = [], [], []
     with pool.connection() as conn, conn.transaction():
         courses.require(conn, tenant_id, course_id)
-        modules = structure.read(conn, tenant_id, course_id)
         record = submissions.by_exercise(conn, tenant_id, course_id, student_id)
-    none = {"attempts": 0, "best_score": None, "passed": False}
-    module_views, to_review, every = [], [], []
-    for module in modules:
-        lesson_views, in_module = [], []
-        for lesson in module["lessons"]:
-            exercises = [{"id": e["id"], **record.get(str(e["id"]), none)} for e in lesson["exercises"]]
-            in_module += exercises
-            lesson_views.append(
-                {"id": lesson["id"], "title": lesson["title"], **_totals(exercises), "exercise_results": exercises}
+        for module in structure.outline(conn, tenant_id, course_id):
+            lesson_views, in_module = [], []
+            for lesson in module["lessons"]:
+                exercises = [{"id": e, **record.get(str(e), none)} for e in lesson["exercises"]]
+                in_module += exercises
+                view = {"id": lesson["id"], "title": lesson["title"], **_totals(exercises)}
+                lesson_views.append({**view, "exercise_results": exercises})
+                if any(e["attempts"] and not e["passed"] for e in exercises):
+                    review.append((module, lesson))
+            every += in_module
+            module_views.append(
+                {"id": module["id"], "title": module["title"], **_totals(in_module), "lessons": lesson_views}
             )
-            if any(e["attempts"] and not e["passed"] for e in exercises):
-                to_review.append(
-                    {
-                        # where the lesson starts, for concepts without references of their own
-                        "lesson": {
-                            "id": lesson["id"],
-                            "title": lesson["title"],
-                            "video_start_timecode": lesson["video_start_timecode"],
-                            "slide_start": lesson["slide_start"],
-                        },
-                        "module": {"id": module["id"], "title": module["title"]},
-                        "concepts": [
-                            {
-                                "concept_id": c["id"],
-                                "title": c["title"],
-                                "timecodes": c["timecodes"],
-                                "slide_references": c["slide_references"],
-                            }
-                            for c in lesson["concepts"]
-                        ],
-                    }
-                )
-        every += in_module
-        module_views.append(
-            {"id": module["id"], "title": module["title"], **_totals(in_module), "lessons": lesson_views}
-        )
+        concepts = structure.concepts_of_lessons(conn, tenant_id, [lesson["id"] for _, lesson in review])
     totals = _totals(every)
-    completion = totals["passed"] / totals["exercises"] if totals["exercises"] else 0.0
     return {
         "student_id": student_id,
         "course_id": course_id,
         **totals,
-        "completion": round(completion, 4),
+        "completion": round(totals["passed"] / totals["exercises"], 4) if totals["exercises"] else 0.0,
         "modules": module_views,
-        "to_review": to_review,
+        "to_review": [
+            {
+                # where the lesson starts, for concepts without references of their own
+                "lesson": {
+                    "id": lesson["id"],
+                    "title": lesson["title"],
+                    "video_start_timecode": lesson["video_start_timecode"],
+                    "slide_start": lesson["slide_start"],
+                },
+                "module": {"id": module["id"], "title": module["title"]},
+                "concepts": [
+                    {
+                        "concept_id": c["id"],
+                        "title": c["title"],
+                        "timecodes": c["timecodes"],
+                        "slide_references": c["slide_references"],
+                    }
+                    for c in concepts.get(lesson["id"], [])
+                ],
+            }
+            for module, lesson in review
+        ],
     }

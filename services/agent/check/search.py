@@ -52,13 +52,13 @@ class ConceptSearch:
     def search(self, tenant_id: str, course_id: str, q: str, limit: int) -> dict:
         """``{query, method, fallback_reason, items}``; NotFound for another tenant's course."""
         with self._pool.connection() as conn:
-            embedded = structure.has_embeddings(conn, tenant_id, course_id)
+            embedded = structure.embedded_concepts(conn, tenant_id, course_id)
             if not embedded:
                 courses.require(conn, tenant_id, course_id)
         vector, reason = self._query_vector(tenant_id, q) if embedded else (None, "the course has no embeddings")
         with self._pool.connection() as conn, conn.transaction():
             if vector is not None:
-                rows = structure.search_similar(conn, tenant_id, course_id, vector, limit)
+                rows = structure.search_similar(conn, tenant_id, course_id, vector, limit, embedded=embedded)
             else:
                 rows = structure.search_text(conn, tenant_id, course_id, q, limit)
         return {

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from libs import structure
 from services.agent.check.search import cache_key
 from tests.fakes import course_model as fakes
 from tests.services.agent.check_helpers import course_with_structure
@@ -100,3 +101,24 @@ def test_prep_and_check_keys_may_search_and_a_key_with_both_spends_check(client,
     client.simulate_get(url(course), headers=both, params={"q": "loops"})
     assert redis_client.hgetall(f"ratelimit:{tenant.id}:check")
     assert not redis_client.hgetall(f"ratelimit:{tenant.id}:prep")
+
+
+def test_a_course_past_the_exact_search_size_is_searched_through_the_hnsw_index(client, check_key, course, monkeypatch):
+    # 2 instead of 1000, so the four-concept course takes the index path
+    monkeypatch.setattr(structure, "EXACT_SEARCH_MAX", 2)
+    found = client.simulate_get(url(course), headers=check_key, params={"q": "How does a for loop repeat code?"}).json
+    assert found["method"] == "embedding"
+    assert [hit["title"] for hit in found["items"]][:1] == ["For loops"] and len(found["items"]) == 4
+
+
+def test_the_index_path_plans_an_hnsw_scan_without_a_sort(db, tenant, course):
+    vector = "[" + ",".join(["0.1"] * 1536) + "]"
+    with db.transaction():
+        db.execute("SELECT set_config('enable_sort', 'off', true)")
+        plan = db.execute(
+            "EXPLAIN SELECT id FROM concepts WHERE course_id = %s AND tenant_id = %s AND embedding IS NOT NULL"
+            " ORDER BY embedding <=> %s::vector LIMIT 10",
+            (course, tenant.id, vector),
+        ).fetchall()
+    text = "\n".join(row[0] for row in plan)
+    assert "concepts_embedding_idx" in text and "Sort" not in text
