@@ -1,0 +1,60 @@
+"""The reliability scenarios in the order they run, and how one is run and reported."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.reliability.faults import gunicorn_worker_killed, postgres_stopped, redis_stopped, s3_stopped
+from tests.reliability.harness import Context, Report
+from tests.reliability.jobs import worker_kill
+from tests.reliability.load import backup_under_load, slow_clients
+from tests.reliability.surface import bad_input, isolation, rate_limit
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    run: Callable[[Context, Report], None]
+    # whether it fits make test's budget (the others need minutes of fuzzing or wait out
+    # the gateway's 15-20 s timeouts; tests/e2e covers their ground in small)
+    in_make_test: bool
+    # a known failure of the product, named: make test expects it to fail until it is fixed
+    known_failure: str = ""
+
+
+SCENARIOS = [
+    Scenario("bad-input", bad_input, in_make_test=False),
+    Scenario("isolation", isolation, in_make_test=True),
+    Scenario("rate-limit", rate_limit, in_make_test=True),
+    Scenario("postgres-stopped", postgres_stopped, in_make_test=True),
+    Scenario("redis-stopped", redis_stopped, in_make_test=True),
+    Scenario(
+        "s3-stopped",
+        s3_stopped,
+        # S3's restart alone takes most of make test's budget for this suite
+        in_make_test=False,
+        known_failure="an upload streaming when S3 stops cannot abort its multipart upload (S3 is away), and"
+        " nothing aborts it once S3 is back: it stays open",
+    ),
+    Scenario("worker-killed", worker_kill, in_make_test=True),
+    Scenario("gunicorn-worker-killed", gunicorn_worker_killed, in_make_test=True),
+    Scenario("slow-clients", slow_clients, in_make_test=False),
+    # tests/deploy/test_backup.py restores a dump taken under writes in make test already
+    Scenario("backup-under-load", backup_under_load, in_make_test=False),
+]
+
+
+def run_scenario(scenario: Scenario, context: Context) -> Report:
+    """Run one scenario; an exception is a failure in its report, not the end of the suite."""
+    report = Report(scenario.name)
+    started = time.monotonic()
+    try:
+        scenario.run(context, report)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        report.failures.append(f"{type(exc).__name__} at {where.name}:{where.lineno}: {str(exc)[:300]}")
+    report.seconds = time.monotonic() - started
+    return report

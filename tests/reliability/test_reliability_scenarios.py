@@ -1,0 +1,27 @@
+"""The reliability scenarios that fit make test's budget, against the session's stack (the
+full set runs against the local stack with make test-reliability)."""
+
+import pytest
+
+from tests.reliability.harness import Context
+from tests.reliability.scenarios import SCENARIOS, Scenario, run_scenario
+
+
+def cases() -> list:
+    return [
+        pytest.param(
+            s, id=s.name, marks=[pytest.mark.xfail(reason=s.known_failure, strict=True)] * bool(s.known_failure)
+        )
+        for s in SCENARIOS
+        if s.in_make_test
+    ]
+
+
+@pytest.mark.parametrize("scenario", cases())
+def test_scenario_passes_with_the_stack_whole_afterwards(stack, scenario: Scenario):
+    context = Context(stack, quick=True)
+    report = run_scenario(scenario, context)
+    print(report.line())
+    # whatever the scenario found, it gave back what it stopped
+    assert context.health()[0] == 200, context.health()
+    assert report.passed, report.line()
