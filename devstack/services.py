@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -33,13 +34,18 @@ class Services:
         self.env = env
         self.processes = processes
         self.ports = ports
+        self.ready_seconds: dict[str, float] = {}
 
     def env_for_services(self) -> dict[str, str]:
         # worker counts come from libs/gunicorn_config.py (WEB_WORKERS / WEB_THREADS override)
         return {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
 
     def start(self) -> None:
+        """Start every service and the worker; wait until each answers. How long each took
+        from its start to its first answer is kept in :attr:`ready_seconds`."""
+        started: dict[str, float] = {}
         for name in SERVICES:
+            started[name] = time.monotonic()
             self.processes.start(
                 name,
                 [
@@ -56,14 +62,18 @@ class Services:
                 cwd=REPO,
             )
         self.start_worker()
-        for name in SERVICES:
-            # the master binds before its workers boot: wait for a worker to answer
-            wait_until(
-                lambda n=name: answers(f"http://127.0.0.1:{self.ports[n]}/health"),
-                timeout=60,
-                what=f"the {name} service",
-                log=self.processes.log_path(name),
-            )
+        # the master binds before its workers boot: wait for a worker to answer, all at once
+        waiting = set(SERVICES)
+        deadline = time.monotonic() + 60
+        while waiting:
+            for name in sorted(waiting):
+                if answers(f"http://127.0.0.1:{self.ports[name]}/health/live"):
+                    self.ready_seconds[name] = round(time.monotonic() - started[name], 3)
+                    waiting.discard(name)
+            if waiting and time.monotonic() > deadline:
+                name = sorted(waiting)[0]
+                wait_until(lambda: False, timeout=0, what=f"the {name} service", log=self.processes.log_path(name))
+            time.sleep(0.02)
 
     def start_worker(self) -> None:
         """One job worker; more can run side by side (python -m services.agent.worker)."""

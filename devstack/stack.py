@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from devstack.gateway import Gateway
@@ -190,18 +192,36 @@ class Stack:
             return 0, {}
 
     def up(self) -> None:
+        """Start everything and wait for /health; how long each step took goes to
+        ``run/startup.json`` (``make bench`` reports it)."""
         self.root.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        steps: dict[str, float] = {}
+
+        def step(name: str, action: Callable[[], object]) -> None:
+            began = time.monotonic()
+            action()
+            steps[name] = round(time.monotonic() - began, 3)
+
         # whatever this stack left running is restarted, so its own ports do not count as taken
-        self.down()
-        self.check_ports()
-        self.start_postgres()
-        self.start_redis()
-        self.start_s3()
-        self.migrate()
-        self.ensure_bucket()
-        self.start_services()
-        self.start_gateway()
-        wait_until(lambda: self.health()[0] == 200, timeout=60, what="GET /health to answer 200")
+        step("stop what ran", self.down)
+        step("check ports", self.check_ports)
+        step("postgres", self.start_postgres)
+        step("redis", self.start_redis)
+        step("s3", self.start_s3)
+        step("migrate", self.migrate)
+        step("bucket", self.ensure_bucket)
+        step("services", self.start_services)
+        step("gateway", self.start_gateway)
+        step(
+            "health", lambda: wait_until(lambda: self.health()[0] == 200, timeout=60, what="GET /health to answer 200")
+        )
+        report = {
+            "seconds": round(time.monotonic() - started, 3),
+            "steps": steps,
+            "services_ready_seconds": self.services.ready_seconds,
+        }
+        (self.root / "run" / "startup.json").write_text(json.dumps(report, indent=2) + "\n")
 
     def down(self) -> None:
         self.stop_gateway()
