@@ -49,16 +49,25 @@ def settings_or_exit(environ: Mapping[str, str]) -> Settings:
         raise SystemExit(2) from None
 
 
-def connect(settings: Settings, service: str, storage: Storage | None = None) -> Dependencies:
-    """Open the pool (waiting, so a wrong DSN fails at start), and the Redis and S3 clients
-    (``storage`` may be built already: building one opens no connection)."""
+def connect(settings: Settings, service: str, storage: Storage) -> Dependencies:
+    """Open the pool (waiting, so a wrong DSN fails at start) and the Redis client, beside
+    ``storage`` (built already: building one opens no connection)."""
     pool = create_pool(settings, name=service)
     pool.open(wait=True, timeout=30)
     client = create_redis(settings.redis_url)
-    storage = storage or create_storage(settings)
-    if not settings.is_production:
-        storage.ensure_bucket()
     return Dependencies(settings, pool, client, storage)
+
+
+def ensure_bucket(settings: Settings) -> None:
+    """Outside production, create the bucket if it is missing — once per service, through a
+    client of its own that is closed again, so no S3 connection is left to cross a fork."""
+    if settings.is_production:
+        return
+    storage = create_storage(settings)
+    try:
+        storage.ensure_bucket()
+    finally:
+        storage.client.close()
 
 
 class ServiceApp:
@@ -73,6 +82,7 @@ class ServiceApp:
         # here they are shared by every worker. Building it opens no connection (urllib3
         # connects on the first request), so no socket crosses the fork.
         self._storage = create_storage(settings)
+        ensure_bucket(settings)
         self._app: falcon.App | None = None
         self._starting = threading.Lock()
 
