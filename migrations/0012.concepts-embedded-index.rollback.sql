@@ -1,0 +1,1 @@
+DROP INDEX concepts_embedded_idx;
