@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore logs clean bench bench-upload bench-ingest demo
+        backup restore logs clean bench bench-upload bench-ingest demo test-reliability
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -122,6 +122,10 @@ bench-upload: venv ## 100 MiB and 1 GiB uploads through the gateway vs boto3 dir
 bench-ingest: venv ## job start latency, no-op jobs/s, PDF/PPTX/VTT ingestion time and worker peak RSS
 	@$(STACK_UP)
 	@$(PY) -m bench.ingest
+
+test-reliability: venv ## against the running local stack: faults, bad input, concurrency; one line of counts per scenario [SCENARIOS=…]
+	@$(STACK_UP)
+	@$(PY) -m tests.reliability $(SCENARIOS)
 
 clean: down ## stop the stack and delete .data/ (all local data!)
 	rm -rf .data

@@ -70,6 +70,11 @@ def _until_all_2xx(context: Context, tenant: Tenant, course_id: str, timeout: fl
     return time.monotonic() - started
 
 
+def _last_failure(answers: list[Answer], start: int) -> float:
+    """When the last answer from ``start`` on that was not 2xx ended (0 if none)."""
+    return max((a.ended for a in answers[start:] if not 200 <= a.status < 300), default=0.0)
+
+
 def _check_outage_answers(
     report: Report, answers: list[Answer], allowed: set[int], timed: list[Answer] | None = None
 ) -> None:
@@ -110,14 +115,25 @@ def postgres_stopped(context: Context, report: Report) -> None:
             time.sleep(outage)
         finally:
             context.stack.start_postgres()
-        report.count("recovered_s", _until_all_2xx(context, tenant, course_id))
-        settled = len(answers)
-        time.sleep(1.0)
+        restarted_at, restarted = time.monotonic(), len(answers)
+        _until_all_2xx(context, tenant, course_id)
+        # the load goes on until it has run clean for a while: every answer 2xx from then on
+        deadline = restarted_at + 60
+
+        def clean_for(seconds: float) -> bool:
+            return time.monotonic() - max(_last_failure(answers, restarted), restarted_at) >= seconds
+
+        while time.monotonic() < deadline and not clean_for(3):
+            time.sleep(0.5)
     _check_outage_answers(report, answers, {200, 201, 503})
-    after = answers[settled:]
-    report.count("after_sent", len(after))
-    failed_after = [a for a in after if not 200 <= a.status < 300]
-    report.check(not failed_after, f"after recovery: {len(failed_after)} failed, e.g. {dumps(failed_after[:1])}")
+    last = _last_failure(answers, restarted)
+    # recovered: from the restart to the end of the last failed answer
+    report.count("recovered_s", max(0.0, last - restarted_at))
+    report.count("failed_after_restart", sum(1 for a in answers[restarted:] if not 200 <= a.status < 300))
+    clean = [a for a in answers[restarted:] if a.ended > last]
+    report.count("clean_after", len(clean))
+    report.check(len(clean) >= 20, f"only {len(clean)} answers after the last failure")
+    report.check(last - restarted_at < 30, f"failures went on {last - restarted_at:.0f} s after the restart")
     report.check(service_pids(context.stack) == pids, "a service was restarted")
     report.count("health_after_s", context.wait_healthy(timeout=60))
     count_leftovers(report, leftovers(context, tenant.id))

@@ -45,6 +45,7 @@ class Answer:
     body: object = None
     headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive from requests
     request: str = ""  # method and path, for the report
+    ended: float = field(default_factory=time.monotonic)  # when the answer was complete
 
 
 @dataclass

@@ -4,6 +4,7 @@ local OpenAI-compatible model that can hold a request until the worker has been 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 
 from devstack.services import REPO, WORKER
 from libs import queue
+from libs.llm.providers import any_provider_configured
 from tests.fakes import course_model as fakes
 from tests.fakes.openai_server import FakeOpenAI, Request
 from tests.reliability.harness import Context, Report, Tenant, call, upload
@@ -95,15 +97,40 @@ def kill_worker(context: Context) -> None:
     context.stack.processes.stop(WORKER, sig=signal.SIGKILL, timeout=5)
 
 
+def has_model(context: Context) -> bool:
+    """Whether the stack's settings name an LLM provider (the test stack's fake does). LLM
+    settings given to ``make up`` only are not in ``.data/local.env``: the services are then
+    restarted with the fake, and afterwards without those settings."""
+    return any_provider_configured(context.settings)
+
+
 @contextmanager
-def model_worker(context: Context) -> Iterator[None]:
-    """A worker that can run structure jobs: the stack's own when it was given a model (the
-    test stack's fake), else :func:`llm_worker`'s (``make up`` without LLM settings)."""
-    if context.stack.env.get("OPENAI_BASE_URL") or context.stack.env.get("OPENAI_API_KEY"):
+def model_services(context: Context) -> Iterator[None]:
+    """Services and a worker that can call a model: the stack's own when it has one; else
+    (``make up`` without LLM settings) every service and the worker restarted with
+    :class:`HeldModel`'s settings, and restarted as they were afterwards."""
+    if has_model(context):
         yield
         return
-    with llm_worker(context):
-        yield
+    model = HeldModel()
+    saved = {name: os.environ.get(name) for name in model.env}
+    with model.server:
+        try:
+            # Services take os.environ under the stack's own settings
+            os.environ.update(model.env)
+            context.stack.stop_services()
+            context.stack.start_services()
+            context.wait_healthy()
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            context.stack.stop_services()
+            context.stack.start_services()
+            context.wait_healthy()
 
 
 @contextmanager

@@ -53,7 +53,7 @@ def run_scenario(scenario: Scenario, context: Context) -> Report:
     started = time.monotonic()
     try:
         scenario.run(context, report)
-    except Exception as exc:
+    except (Exception, BaseExceptionGroup) as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         report.failures.append(f"{type(exc).__name__} at {where.name}:{where.lineno}: {str(exc)[:300]}")
     report.seconds = time.monotonic() - started
