@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
-        backup restore logs clean bench bench-upload bench-ingest demo test-reliability
+        backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -122,6 +122,11 @@ bench-upload: venv ## 100 MiB and 1 GiB uploads through the gateway vs boto3 dir
 bench-ingest: venv ## job start latency, no-op jobs/s, PDF/PPTX/VTT ingestion time and worker peak RSS
 	@$(STACK_UP)
 	@$(PY) -m bench.ingest
+
+bench-search: venv ## concept search over 10 000 embedded concepts (gateway p50/p99, index vs sequential scan) and a 500-submission progress
+	@WITH_BENCH=1 bash devstack/install.sh system
+	@$(STACK_UP)
+	@$(PY) -m bench.search
 
 test-reliability: venv ## against the running local stack: faults, bad input, concurrency; one line of counts per scenario [SCENARIOS=…]
 	@$(STACK_UP)
