@@ -18,8 +18,9 @@ STRATEGIES = ("default", "quality", "budget")
 # are commonly started with 8-32k; the ArchitectAgent condenses materials to fit, so assuming
 # too little costs summaries, assuming too much costs a refused request.
 SERVED_MODEL_CONTEXT = 16_384
-# Actions the code calls today; the file may declare more.
-ACTIONS = ("course_structuring", "text_processing", "homework_check", "embedding")
+# Actions every registry must declare; the file may declare more (homework_check: the
+# repository's models.toml has it, a test's registry need not).
+ACTIONS = ("course_structuring", "text_processing", "embedding")
 EMBEDDING_ACTION = "embedding"
 CAPABILITIES = ("chat", "json_schema", "json_object", "embedding")
 # concepts.embedding is vector(1536): every embedding model must produce this many dimensions.

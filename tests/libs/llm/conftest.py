@@ -69,9 +69,6 @@ budget = ["deepseek-chat", "gpt-4o-mini"]
 [actions.text_processing]
 default = ["gpt-4o-mini"]
 
-[actions.homework_check]
-default = ["gpt-4o-mini"]
-
 [actions.embedding]
 default = ["text-embedding-3-small"]
 """

@@ -275,3 +275,9 @@ def test_submitting_spends_the_check_bucket(client, tenant, redis_client, course
     client.simulate_get(url(course, exercise), headers=both, params={"student_id": "s"})
     assert redis_client.hgetall(f"ratelimit:{tenant.id}:check")
     assert not redis_client.hgetall(f"ratelimit:{tenant.id}:prep")
+
+
+def test_the_repositorys_registry_has_homework_check_chains_for_every_strategy():
+    registry = load_registry()
+    for strategy in ("default", "quality", "budget"):
+        assert registry.chain(grading.ACTION, strategy), strategy
