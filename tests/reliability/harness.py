@@ -9,6 +9,7 @@ killed worker's lease expired by hand instead of waited out)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -214,8 +215,6 @@ def in_parallel(tasks: list[Callable[[], Answer]], workers: int) -> list[Answer]
 def load(context: Context, make_requests: Callable[[int], Answer], *, clients: int) -> Iterator[list[Answer]]:
     """``clients`` threads calling ``make_requests(i)`` in a loop while the block runs; the
     list fills with their answers."""
-    import threading
-
     answers: list[Answer] = []
     stop = threading.Event()
 
