@@ -7,17 +7,7 @@ from tests.reliability.harness import Context
 from tests.reliability.scenarios import SCENARIOS, Scenario, run_scenario
 
 
-def cases() -> list:
-    return [
-        pytest.param(
-            s, id=s.name, marks=[pytest.mark.xfail(reason=s.known_failure, strict=True)] * bool(s.known_failure)
-        )
-        for s in SCENARIOS
-        if s.in_make_test
-    ]
-
-
-@pytest.mark.parametrize("scenario", cases())
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.in_make_test], ids=lambda s: s.name)
 def test_scenario_passes_with_the_stack_whole_afterwards(stack, scenario: Scenario):
     context = Context(stack, quick=True)
     report = run_scenario(scenario, context)
