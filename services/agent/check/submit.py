@@ -30,9 +30,11 @@ from services.agent.check import grading
 log = logging.getLogger(__name__)
 KIND = "grade_submission"
 MAX_ATTEMPTS = 3
-# Gradings running at once in one API process; a request waits on its own, off the
-# request's thread, so a slow model holds a request thread only for the wait.
-GRADING_THREADS = 8
+# Gradings running at once in one API process (threads that wait on a model, started as
+# needed); past it a grading queues here, and one that could not start within the wait is left
+# to the worker. gunicorn's request threads for the agent should exceed it by the reads'
+# share (search, progress, jobs): each synchronous submission holds one for up to the wait.
+GRADING_THREADS = 32
 
 
 class Submitter:
