@@ -31,7 +31,7 @@ worker_class = "gthread"
 #   threads are at most 512 MiB of buffers at once.
 _CORES = os.cpu_count() or 1
 WORKERS_BY_SERVICE = {"courses": 2 * _CORES, "auth": 1, "uploads": 1, "agent": 1}
-THREADS_BY_SERVICE = {"courses": 2, "auth": 4, "uploads": 16, "agent": 16}
+THREADS_BY_SERVICE = {"courses": 2, "auth": 4, "uploads": 16, "agent": 32}
 
 
 def service_name(argv: list[str]) -> str | None:
