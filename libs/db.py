@@ -9,6 +9,13 @@ from psycopg_pool import ConnectionPool
 
 from libs.settings import Settings
 
+# How long a request waits for a connection before it answers 503. With the database down,
+# every checkout waits this long (the pool keeps reconnecting meanwhile), and a request may
+# check out twice (the API key on a cache miss, then its own work): 2 x 2 s stays within the
+# 5 s a client is promised for an answer. Each thread of a process can hold one connection, so
+# a healthy service does not wait for one at all.
+CHECKOUT_TIMEOUT_SECONDS = 2.0
+
 
 def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
     """A closed pool; the entry point opens it (``pool.open(wait=True)``) to fail fast.
@@ -27,7 +34,7 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: i
         open=False,
         check=check_if_suspect,
         kwargs={"autocommit": True},
-        timeout=5,
+        timeout=CHECKOUT_TIMEOUT_SECONDS,
     )
 
 

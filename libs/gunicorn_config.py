@@ -65,7 +65,7 @@ def when_ready(server: object) -> None:
 def post_worker_init(worker: object) -> None:
     start = getattr(getattr(worker, "wsgi", None), "start", None)
     if start is not None:
-        start()  # this worker's pool, Redis and S3 clients, and its Falcon app
+        start(threads)  # this worker's pool (a connection per thread at most), Redis client and app
 
 
 keepalive = 75  # longer than nginx's upstream keepalive, so nginx closes first

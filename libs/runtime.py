@@ -49,10 +49,11 @@ def settings_or_exit(environ: Mapping[str, str]) -> Settings:
         raise SystemExit(2) from None
 
 
-def connect(settings: Settings, service: str, storage: Storage) -> Dependencies:
+def connect(settings: Settings, service: str, storage: Storage, *, threads: int) -> Dependencies:
     """Open the pool (waiting, so a wrong DSN fails at start) and the Redis client, beside
-    ``storage`` (built already: building one opens no connection)."""
-    pool = create_pool(settings, name=service)
+    ``storage`` (built already: building one opens no connection). The pool may grow to one
+    connection per request thread, so no request waits for another to finish."""
+    pool = create_pool(settings, name=service, max_size=threads)
     pool.open(wait=True, timeout=30)
     client = create_redis(settings.redis_url)
     return Dependencies(settings, pool, client, storage)
@@ -68,6 +69,9 @@ def ensure_bucket(settings: Settings) -> None:
         storage.ensure_bucket()
     finally:
         storage.client.close()
+
+
+DEFAULT_THREADS = 8  # request threads assumed when no server says how many it runs
 
 
 class ServiceApp:
@@ -86,14 +90,13 @@ class ServiceApp:
         self._app: falcon.App | None = None
         self._starting = threading.Lock()
 
-    def start(self) -> falcon.App:
-        """Open this process's connections and build the app (once; later calls return it)."""
+    def start(self, threads: int = DEFAULT_THREADS) -> falcon.App:
+        """Open this process's connections for ``threads`` request threads and build the app
+        (once; later calls return it)."""
         with self._starting:
             if self._app is None:
-                deps = connect(self.settings, self.service, self._storage)
-                self._app = self._factory(
-                    self.settings, pool=deps.pool, redis_client=deps.redis, storage=deps.storage
-                )
+                deps = connect(self.settings, self.service, self._storage, threads=threads)
+                self._app = self._factory(self.settings, pool=deps.pool, redis_client=deps.redis, storage=deps.storage)
             return self._app
 
     def __call__(self, environ: dict, start_response: object) -> Iterable[bytes]:
