@@ -23,12 +23,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None) -> None:
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, what: str, log: Path | None = None, every: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(every)
     tail = ""
     if log is not None and log.exists():
         lines = log.read_text(errors="replace").splitlines()[-30:]
