@@ -50,6 +50,18 @@ def _group(rows: list[dict], key: str) -> dict[object, list[dict]]:
     return groups
 
 
+def _nest(modules: list[dict], lessons: list[dict], **of_lesson: dict) -> list[dict]:
+    """``modules`` with their ``lessons``, each lesson given its lists of ``of_lesson`` (name →
+    lesson id → rows), all in the order the rows came."""
+    for lesson in lessons:
+        for name, groups in of_lesson.items():
+            lesson[name] = groups.get(lesson["id"], [])
+    lessons_by_module = _group(lessons, "module_id")
+    for module in modules:
+        module["lessons"] = lessons_by_module.get(module["id"], [])
+    return modules
+
+
 def read(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]:
     """The course's modules with their lessons, concepts and exercises, in order: four
     queries whatever the size. Run it inside the caller's snapshot so the parts agree."""
@@ -59,13 +71,7 @@ def read(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]
     lessons = cur.execute(_LESSONS, params).fetchall()
     concepts = _group(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
     exercises = _group(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
-    for lesson in lessons:
-        lesson["concepts"] = concepts.get(lesson["id"], [])
-        lesson["exercises"] = exercises.get(lesson["id"], [])
-    lessons_by_module = _group(lessons, "module_id")
-    for module in modules:
-        module["lessons"] = lessons_by_module.get(module["id"], [])
-    return modules
+    return _nest(modules, lessons, concepts=concepts, exercises=exercises)
 
 
 def read_lesson(conn: psycopg.Connection, tenant_id: str, course_id: str, lesson_id: str) -> dict:
@@ -307,12 +313,8 @@ def outline(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[di
     modules = cur.execute(_OUTLINE_MODULES, params).fetchall()
     lessons = cur.execute(_OUTLINE_LESSONS, params).fetchall()
     exercises = _group(cur.execute(_OUTLINE_EXERCISES, params).fetchall(), "lesson_id")
-    for lesson in lessons:
-        lesson["exercises"] = [row["id"] for row in exercises.get(lesson["id"], [])]
-    lessons_by_module = _group(lessons, "module_id")
-    for module in modules:
-        module["lessons"] = lessons_by_module.get(module["id"], [])
-    return modules
+    ids = {lesson: [row["id"] for row in rows] for lesson, rows in exercises.items()}
+    return _nest(modules, lessons, exercises=ids)
 
 
 def concepts_of_lessons(conn: psycopg.Connection, tenant_id: str, lesson_ids: Sequence[object]) -> dict:

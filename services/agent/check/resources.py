@@ -208,26 +208,24 @@ _EXERCISE_RESULT = {
         "passed": {"type": "boolean"},
     },
 }
-_LESSON_PROGRESS = {
-    "type": "object",
-    "required": ["id", "title", *_TOTALS, "exercise_results"],
-    "properties": {
-        "id": _UUID,
-        "title": {"type": "string"},
-        **_TOTALS,
-        "exercise_results": {"type": "array", "items": _EXERCISE_RESULT},
-    },
-}
-_MODULE_PROGRESS = {
-    "type": "object",
-    "required": ["id", "title", *_TOTALS, "lessons"],
-    "properties": {
-        "id": _UUID,
-        "title": {"type": "string"},
-        **_TOTALS,
-        "lessons": {"type": "array", "items": _LESSON_PROGRESS},
-    },
-}
+
+
+def _progress_of(parts: str, part: dict) -> dict:
+    """A module's or a lesson's progress: its totals and a list of its ``parts``."""
+    return {
+        "type": "object",
+        "required": ["id", "title", *_TOTALS, parts],
+        "properties": {
+            "id": _UUID,
+            "title": {"type": "string"},
+            **_TOTALS,
+            parts: {"type": "array", "items": part},
+        },
+    }
+
+
+_LESSON_PROGRESS = _progress_of("exercise_results", _EXERCISE_RESULT)
+_MODULE_PROGRESS = _progress_of("lessons", _LESSON_PROGRESS)
 _TO_REVIEW = {
     "type": "object",
     "required": [*_PLACE, "concepts"],

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import psycopg
 
-from libs import courses, structure, submissions
+from libs import courses, queue, structure, submissions
 from tests.fakes.course_model import embed_text
 
 CRITERIA = "Names the idea; gives an example"
@@ -67,21 +67,49 @@ def exercise_ids(db: psycopg.Connection, tenant_id: str, course_id: str) -> list
     return [str(e["id"]) for m in modules for lesson in m["lessons"] for e in lesson["exercises"]]
 
 
+def submitted(
+    db: psycopg.Connection,
+    tenant_id: str,
+    course_id: str,
+    exercise_id: str,
+    *,
+    student_id: str = "s",
+    answer: str = "an answer",
+    job_delay_seconds: int | None = None,
+) -> tuple[str, str | None]:
+    """A submission still ``grading``, written as the API writes it but without its grading:
+    (its id, its ``grade_submission`` job's id), the job due after ``job_delay_seconds``, or no
+    job when that is None."""
+    submission_id = str(uuid.uuid4())
+    with db.transaction():
+        job_id = None
+        if job_delay_seconds is not None:
+            job_id = queue.enqueue(
+                db,
+                tenant_id,
+                "grade_submission",
+                course_id=course_id,
+                payload={"submission_id": submission_id},
+                delay_seconds=job_delay_seconds,
+            )
+        submissions.create(
+            db,
+            tenant_id,
+            submission_id=submission_id,
+            course_id=course_id,
+            exercise_id=exercise_id,
+            student_id=student_id,
+            answer=answer,
+            job_id=job_id,
+        )
+    return submission_id, job_id
+
+
 def graded(
     db: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str, student_id: str, score: int
 ) -> str:
     """A submission graded ``score`` (passed from 60), without a model call."""
-    submission_id = str(uuid.uuid4())
-    submissions.create(
-        db,
-        tenant_id,
-        submission_id=submission_id,
-        course_id=course_id,
-        exercise_id=exercise_id,
-        student_id=student_id,
-        answer="an answer",
-        job_id=None,
-    )
+    submission_id, _ = submitted(db, tenant_id, course_id, exercise_id, student_id=student_id)
     grade = {"score": score, "passed": score >= 60, "feedback": "ok", "criteria": []}
     submissions.record_grade(
         db, tenant_id, submission_id, grade, model="m", provider="openai", prompt_version="p", cost_usd=Decimal(0)

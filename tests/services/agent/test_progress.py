@@ -7,17 +7,7 @@ import uuid
 
 import pytest
 
-from tests.services.agent.check_helpers import course_with_structure, exercise_ids, graded
-
-
-@pytest.fixture
-def check_key(tenant) -> dict[str, str]:
-    return {"X-API-Key": tenant.make_key(("check",)).secret}
-
-
-@pytest.fixture
-def course(db, tenant) -> str:
-    return course_with_structure(db, tenant.id)
+from tests.services.agent.check_helpers import exercise_ids, graded
 
 
 def url(student: str) -> str:
