@@ -20,9 +20,13 @@ from libs.errors import Invalid
 
 PG_INT_MAX = 2**31 - 1
 # A JSON Schema pattern for "no NUL anywhere" (PostgreSQL text cannot hold one) and for "some
-# character that is not whitespace"; ECMA and Python regexes read both alike.
+# character that is not whitespace"; ECMA and Python regexes read both alike. Whitespace is
+# spelled out as what str.strip() removes (str.isspace), not `\s`: each dialect's `\s` is a
+# different set (ECMA's lacks U+001C-U+001F and U+0085 but has U+FEFF, Python's with re.ASCII
+# is six characters), so a published `\s` allowed values that Text.check refuses as blank.
+_WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _NO_NUL = r"^[^\u0000]*$"
-_NOT_BLANK = r"^[^\u0000]*[^\u0000\s][^\u0000]*$"
+_NOT_BLANK = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
 
 Problems = list[tuple[str, str]]
 

@@ -4,24 +4,16 @@ embedding cached in Redis, and full-text search where a course has no embeddings
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 
 from libs import structure
+from services.agent.check.resources import Search
 from services.agent.check.search import cache_key
 from tests.fakes import course_model as fakes
 from tests.services.agent.check_helpers import course_with_structure
-
-
-@pytest.fixture
-def check_key(tenant) -> dict[str, str]:
-    return {"X-API-Key": tenant.make_key(("check",)).secret}
-
-
-@pytest.fixture
-def course(db, tenant) -> str:
-    return course_with_structure(db, tenant.id)
 
 
 def url(course: str) -> str:
@@ -84,6 +76,30 @@ def test_bad_parameters_are_422_naming_them(client, check_key, course, params, f
     result = client.simulate_get(url(course), headers=check_key, params=params)
     assert result.status_code == 422
     assert result.json["errors"][0]["field"] == field
+
+
+# Strings at the edge of "blank": each whitespace character str.strip() removes (U+001C-U+001F
+# and U+0085 are not in ECMA's \s; U+00A0, U+3000 not in Python's ASCII \s, which schemathesis
+# reads patterns with), and U+FEFF, which ECMA's \s has and str.strip() keeps.
+EDGES = [
+    *(chr(c) for c in range(0x3001) if chr(c).isspace()),
+    "\x1e\x1e",
+    " \x85\u3000 ",
+    "\ufeff",
+    "\ufeffloops",
+    "\x1cloops\x1f",
+]
+
+
+@pytest.mark.parametrize("q", EDGES, ids=ascii)
+def test_the_published_pattern_of_q_allows_exactly_what_search_accepts(client, check_key, course, q):
+    (parameter,) = [p for p in Search.openapi["GET"]["parameters"] if p["name"] == "q"]
+    pattern = parameter["schema"]["pattern"]
+    # one verdict whichever way a reader takes the pattern: ECMA, Python, Python with re.ASCII
+    allowed = {re.search(pattern, q) is not None, re.search(pattern, q, re.ASCII) is not None}
+    assert len(allowed) == 1, pattern
+    result = client.simulate_get(url(course), headers=check_key, params={"q": q})
+    assert result.status_code == (200 if allowed.pop() else 422), result.text
 
 
 def test_another_tenants_course_is_404(client, other_tenant, course):
