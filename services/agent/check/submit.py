@@ -54,13 +54,14 @@ class Submitter:
     ) -> dict:
         """The new submission: graded when grading finished within the wait, else ``grading``
         (its ``job_id`` follows it). NotFound for an exercise not in the tenant's course;
-        Unavailable when no LLM provider is configured."""
-        if not any_provider_configured(self._settings):
-            message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
-            raise Unavailable(message[0].upper() + message[1:] + ".")
+        Unavailable when no LLM provider is configured (only once the exercise is found: an id
+        that is not the tenant's is 404 whatever the configuration)."""
         submission_id = str(uuid.uuid4())
         with self._pool.connection() as conn, conn.transaction():
             exercise = structure.exercise(conn, tenant_id, course_id, exercise_id)
+            if not any_provider_configured(self._settings):
+                message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
+                raise Unavailable(message[0].upper() + message[1:] + ".")
             job_id = queue.enqueue(
                 conn,
                 tenant_id,

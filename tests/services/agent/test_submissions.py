@@ -16,30 +16,7 @@ from services.agent.check import grading
 from services.agent.check.job import GradeSubmission
 from tests.conftest import hold_job
 from tests.fakes import course_model as fakes
-from tests.services.agent.check_helpers import course_with_structure, exercise_ids, graded
-
-NO_LLM = {
-    "openai_api_key": None,
-    "openai_base_url": None,
-    "anthropic_api_key": None,
-    "gemini_api_key": None,
-    "deepseek_api_key": None,
-}
-
-
-@pytest.fixture
-def check_key(tenant) -> dict[str, str]:
-    return {"X-API-Key": tenant.make_key(("check",)).secret}
-
-
-@pytest.fixture
-def course(db, tenant) -> str:
-    return course_with_structure(db, tenant.id)
-
-
-@pytest.fixture
-def exercise(db, tenant, course) -> str:
-    return exercise_ids(db, tenant.id, course)[0]
+from tests.services.agent.check_helpers import course_with_structure, exercise_ids, graded, submitted
 
 
 def url(course: str, exercise: str, submission: str = "") -> str:
@@ -127,20 +104,9 @@ def test_a_grade_outside_the_schema_is_rejected_and_never_stored(client, check_k
 
 
 def test_a_job_whose_models_keep_failing_marks_its_submission_failed(pool, settings, db, tenant, course, exercise):
-    with db.transaction():
-        job_id = queue.enqueue(db, tenant.id, "grade_submission", course_id=course, payload={}, delay_seconds=3600)
-        submission_id = str(uuid.uuid4())
-        submissions.create(
-            db,
-            tenant.id,
-            submission_id=submission_id,
-            course_id=course,
-            exercise_id=exercise,
-            student_id="s",
-            answer=fakes.GRADE_OUT_OF_SCALE,
-            job_id=job_id,
-        )
-        hold_job(db, job_id)
+    answer = fakes.GRADE_OUT_OF_SCALE
+    submission_id, job_id = submitted(db, tenant.id, course, exercise, answer=answer, job_delay_seconds=3600)
+    hold_job(db, job_id)
     job = queue.Job(job_id, tenant.id, course, None, "grade_submission", {"submission_id": submission_id}, 3, 3)
     handler = GradeSubmission(pool, LlmRouter(settings, load_registry(), pool))
     with pytest.raises(queue.Transient):
@@ -177,21 +143,8 @@ def test_past_the_wait_the_answer_is_202_with_a_job_and_the_grade_arrives(
 
 def test_a_job_the_api_did_not_finish_is_graded_by_the_worker(client, check_key, db, tenant, course, exercise):
     # as if the API process died after writing the submission: the job is due at once
-    submission_id = str(uuid.uuid4())
-    with db.transaction():
-        job_id = queue.enqueue(
-            db, tenant.id, "grade_submission", course_id=course, payload={"submission_id": submission_id}
-        )
-        submissions.create(
-            db,
-            tenant.id,
-            submission_id=submission_id,
-            course_id=course,
-            exercise_id=exercise,
-            student_id="s",
-            answer=f"{fakes.GRADE_WRONG} no idea",
-            job_id=job_id,
-        )
+    answer = f"{fakes.GRADE_WRONG} no idea"
+    submission_id, job_id = submitted(db, tenant.id, course, exercise, answer=answer, job_delay_seconds=0)
     later = wait_for(
         lambda: client.simulate_get(url(course, exercise, submission_id), headers=check_key).json,
         lambda submission: submission["status"] != "grading",
@@ -218,12 +171,34 @@ def test_a_bad_body_is_422_naming_the_field(client, check_key, course, exercise,
     assert field in [e["field"] for e in result.json["errors"]]
 
 
-def test_without_an_llm_provider_the_submission_is_503(make_client, settings, check_key, db, course, exercise):
-    client = make_client("agent", settings=dataclasses.replace(settings, **NO_LLM))
+def test_without_an_llm_provider_the_submission_is_503(make_client, no_llm_settings, check_key, db, course, exercise):
+    client = make_client("agent", settings=no_llm_settings)
     result = client.simulate_post(url(course, exercise), headers=check_key, json={"student_id": "s", "answer": "a"})
     assert result.status_code == 503
     assert "OPENAI_API_KEY" in result.json["description"]
     assert db.execute("SELECT count(*) FROM submissions WHERE course_id = %s", (course,)).fetchone()[0] == 0
+
+
+def test_without_an_llm_provider_ids_not_the_tenants_are_still_404(
+    make_client, no_llm_settings, db, tenant, other_tenant, course, exercise
+):
+    # existence and ownership come before the configuration: a 503 would tell an intruder
+    # nothing is wrong with the ids, and a caller with a typo to wait for an operator
+    client = make_client("agent", settings=no_llm_settings)
+    body = {"student_id": "s", "answer": "a"}
+    owner = {"X-API-Key": tenant.make_key(("check",)).secret}
+    intruder = {"X-API-Key": other_tenant.make_key(("check",)).secret}
+    theirs = course_with_structure(db, other_tenant.id)
+    for key, course_id, exercise_id in [
+        (intruder, course, exercise),  # another tenant's course and exercise
+        (owner, course, str(uuid.uuid4())),  # an unknown exercise
+        (owner, str(uuid.uuid4()), exercise),  # an unknown course
+        (owner, theirs, exercise_ids(db, other_tenant.id, theirs)[0]),  # the other tenant's
+        (owner, theirs, exercise),  # this tenant's exercise under another tenant's course
+    ]:
+        result = client.simulate_post(url(course_id, exercise_id), headers=key, json=body)
+        assert result.status_code == 404, (course_id, exercise_id, result.text)
+    assert client.simulate_post(url(course, exercise), headers=owner, json=body).status_code == 503
 
 
 def test_another_tenants_course_exercise_and_submission_are_404(client, db, tenant, other_tenant, course, exercise):
