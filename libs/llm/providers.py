@@ -12,7 +12,8 @@ from time import time
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from libs.llm.errors import ProviderError
+from libs.errors import Unavailable
+from libs.llm.errors import NoProviderConfigured, ProviderError
 from libs.settings import Settings
 
 if TYPE_CHECKING:
@@ -177,11 +178,19 @@ def any_provider_configured(settings: Settings) -> bool:
     )
 
 
+def require_a_provider(settings: Settings) -> None:
+    """Unavailable (503), naming the variables to set, when no LLM provider is configured."""
+    if not any_provider_configured(settings):
+        message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
+        raise Unavailable(message[0].upper() + message[1:] + ".")
+
+
 def build_adapters(settings: Settings) -> dict[str, OpenAICompatible | AnthropicMessages]:
     """An adapter per configured provider. The clients never retry (``max_retries=0``): the
     router owns retries, so it can log each attempt and honour Retry-After once."""
     timeout = float(settings.llm_timeout_seconds)
     adapters: dict[str, OpenAICompatible | AnthropicMessages] = {}
+
     def openai_client(key: str, url: str) -> Callable[[], openai.OpenAI]:
         return lambda: importlib.import_module("openai").OpenAI(
             api_key=key, base_url=url, timeout=timeout, max_retries=0

@@ -9,9 +9,8 @@ from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
 from libs import documents, materials, queue, structure, structure_versions
-from libs.errors import Conflict, Invalid, Unavailable
-from libs.llm.errors import NoProviderConfigured
-from libs.llm.providers import CONFIGURATION_VARIABLES, any_provider_configured
+from libs.errors import Conflict, Invalid
+from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.openapi import Operations, error, json_content, ref
 from libs.pagination import POSITION_PARAMETERS, position_page_of, position_request
@@ -101,9 +100,7 @@ class StructureRuns:
                         " ingestion to finish",
                         field="materials",
                     )
-                if not any_provider_configured(self._settings):
-                    message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
-                    raise Unavailable(message[0].upper() + message[1:] + ".")
+                require_a_provider(self._settings)
                 job_id = queue.enqueue(
                     conn, tenant, "generate_structure", course_id=course, payload={"strategy": strategy}, max_attempts=2
                 )

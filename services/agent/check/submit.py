@@ -20,9 +20,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from psycopg_pool import ConnectionPool
 
 from libs import queue, structure, submissions
-from libs.errors import Unavailable
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
-from libs.llm.providers import CONFIGURATION_VARIABLES, any_provider_configured
+from libs.llm.providers import require_a_provider
 from libs.llm.router import LlmRouter
 from libs.settings import Settings
 from services.agent.check import grading
@@ -59,9 +58,7 @@ class Submitter:
         submission_id = str(uuid.uuid4())
         with self._pool.connection() as conn, conn.transaction():
             exercise = structure.exercise(conn, tenant_id, course_id, exercise_id)
-            if not any_provider_configured(self._settings):
-                message = str(NoProviderConfigured(CONFIGURATION_VARIABLES))
-                raise Unavailable(message[0].upper() + message[1:] + ".")
+            require_a_provider(self._settings)
             job_id = queue.enqueue(
                 conn,
                 tenant_id,
