@@ -108,9 +108,13 @@ def safe_name(filename: str) -> str:
     return cleaned or "file"
 
 
+# Every material's object lies under this prefix (the sweep of abandoned uploads lists it).
+ROOT_PREFIX = "tenants/"
+
+
 def course_prefix(tenant_id: str, course_id: str) -> str:
     """The key prefix under which every object of a course's materials lives."""
-    return f"tenants/{tenant_id}/courses/{course_id}/materials/"
+    return f"{ROOT_PREFIX}{tenant_id}/courses/{course_id}/materials/"
 
 
 def object_key(tenant_id: str, course_id: str, material_id: str, filename: str) -> str:

@@ -2,7 +2,8 @@
 
 Memory stays bounded whatever the object's size: one part being filled plus at most
 ``in_flight`` parts being sent, while the caller keeps reading its source. Any failure, or
-``abort()``, aborts the upload on S3 so no part is left behind.
+``abort()``, aborts the upload on S3 so no part is left behind; :func:`abort_upload` is the
+one place an upload is aborted (see also :mod:`libs.upload_janitor`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,48 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from botocore.exceptions import ClientError
+
 from libs.storage import Storage
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
+
+# How long an upload may stream. Neither the gateway nor gunicorn bounds it: nginx's
+# client_body_timeout (20 s) and proxy_send_timeout limit one pause between two reads or
+# writes, not the whole body, and gunicorn's timeout is a worker's heartbeat, not a
+# request's. So the bound is the largest file at the slowest throughput we serve, 256 KiB/s
+# (a poor 2 Mbit/s uplink): 68 minutes for 1 GiB, never under 10 minutes. The uploads
+# service cuts an upload that runs longer (408), which is what makes it safe for the sweep
+# to abort any multipart upload older than ``stale_after_seconds``: it can no longer be
+# streaming.
+MIN_THROUGHPUT = 256 * 1024
+MIN_UPLOAD_SECONDS = 600
+# What may follow the last byte read: a read nginx holds for up to its client_body_timeout
+# (20 s), the parts in flight (two attempts of a 30 s read timeout each) and the completion;
+# and the clocks of this host and of S3 disagreeing (the sweep compares S3's Initiated time
+# with ours).
+SETTLE_SECONDS = 300
+
+
+def longest_upload_seconds(max_upload_bytes: int) -> float:
+    """The longest an upload of at most ``max_upload_bytes`` may stream."""
+    return max(MIN_UPLOAD_SECONDS, max_upload_bytes / MIN_THROUGHPUT)
+
+
+def stale_after_seconds(max_upload_bytes: int) -> float:
+    """The age past which an open multipart upload can only be an abandoned one."""
+    return longest_upload_seconds(max_upload_bytes) + SETTLE_SECONDS
+
+
+def abort_upload(storage: Storage, key: str, upload_id: str) -> None:
+    """Abort a multipart upload, dropping its parts. One S3 no longer knows (aborted before,
+    by another process's sweep or an earlier attempt whose answer was lost) is done already;
+    any other failure raises."""
+    try:
+        storage.client.abort_multipart_upload(Bucket=storage.bucket, Key=key, UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+            raise
 
 
 class MultipartWriter:
@@ -34,6 +74,10 @@ class MultipartWriter:
             Bucket=storage.bucket, Key=key, ContentType=content_type
         )["UploadId"]
         self._finished = False
+
+    @property
+    def upload_id(self) -> str:
+        return self._upload_id
 
     @property
     def finished(self) -> bool:
@@ -93,4 +137,4 @@ class MultipartWriter:
         self._finished = True
         self._part = bytearray()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._storage.client.abort_multipart_upload(Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id)
+        abort_upload(self._storage, self.key, self._upload_id)

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+import weakref
+
 import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
+from libs import materials
 from libs.app import build_app
+from libs.multipart_upload import stale_after_seconds
 from libs.settings import Settings
 from libs.storage import Storage
-from services.uploads.routes import routes
+from libs.upload_janitor import UploadJanitor
+from services.uploads.routes import MATERIALS, routes
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
-    return build_app(
-        settings,
-        service="uploads",
-        routes=routes(
-            pool,
-            storage,
-            redis_client,
-            max_upload_bytes=settings.max_upload_bytes,
-            uploads_per_tenant=settings.max_concurrent_uploads_per_tenant,
-        ),
-        pool=pool,
-        redis_client=redis_client,
-        storage=storage,
+    # This process's janitor: it aborts the uploads S3 was not there to abort, and sweeps up
+    # those a dead process left open.
+    janitor = UploadJanitor(
+        storage, prefix=materials.ROOT_PREFIX, stale_after=stale_after_seconds(settings.max_upload_bytes)
     )
+    table = routes(
+        pool,
+        storage,
+        redis_client,
+        max_upload_bytes=settings.max_upload_bytes,
+        uploads_per_tenant=settings.max_concurrent_uploads_per_tenant,
+        janitor=janitor,
+    )
+    app = build_app(settings, service="uploads", routes=table, pool=pool, redis_client=redis_client, storage=storage)
+    janitor.start()
+    # Its thread ends with the process (a daemon thread), or with the app when a test drops
+    # it: falcon.App takes no weak reference, so the materials resource, which the app holds
+    # and which hands the janitor its work, stands for it.
+    collection = next(route.resource for route in table if route.path == MATERIALS)
+    weakref.finalize(collection, janitor.stop)
+    return app

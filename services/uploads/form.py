@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from falcon.media.multipart import BodyPart, MultipartParseError
 
 from libs import filetypes, materials, urlpolicy
 from libs.errors import Invalid, Unavailable
-from libs.multipart_upload import MultipartWriter
+from libs.multipart_upload import MIN_THROUGHPUT, MultipartWriter, longest_upload_seconds
 from libs.storage import Storage
+from libs.upload_janitor import UploadJanitor
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,14 @@ MAX_PART_HEADERS = 8192
 
 def too_large(limit: int) -> falcon.HTTPContentTooLarge:
     return falcon.HTTPContentTooLarge(title="Payload too large", description=f"file: the upload limit is {limit} bytes")
+
+
+def too_slow(seconds: float) -> falcon.HTTPError:
+    return falcon.HTTPError(
+        falcon.HTTP_408,
+        title="Request timeout",
+        description=f"file: the upload took over {seconds:.0f} s; send at least {MIN_THROUGHPUT // 1024} KiB/s",
+    )
 
 
 def _malformed(description: str) -> falcon.HTTPBadRequest:
@@ -68,28 +78,45 @@ class Form:
     def key(self) -> str | None:
         return self.writer.key if self.writer else None
 
-    def discard(self, storage: Storage) -> None:
-        """Leave nothing of the file behind: abort its upload, or delete the object it became."""
-        if self.writer is None:
+    def discard(self, storage: Storage, janitor: UploadJanitor | None) -> None:
+        """Leave nothing of the file behind: abort its upload (through ``janitor`` once S3
+        answers again, if it fails now), or delete the object it became."""
+        writer = self.writer
+        if writer is None:
+            return
+        if not writer.finished:
+            try:
+                writer.abort()
+            except Exception:
+                if janitor is None:
+                    log.exception("could not abort the upload of %s", writer.key)
+                else:
+                    janitor.abort_later(writer.key, writer.upload_id)
             return
         try:
-            if self.writer.finished:
-                storage.delete_objects([self.writer.key])
-            else:
-                self.writer.abort()
+            storage.delete_objects([writer.key])
         except Exception:
-            log.exception("could not discard the upload of %s", self.writer.key)
+            log.exception("could not discard the upload of %s", writer.key)
 
 
-def receive(req: falcon.Request, storage: Storage, *, key_for: Callable[[str], str], max_upload_bytes: int) -> Form:
+def receive(
+    req: falcon.Request,
+    storage: Storage,
+    *,
+    key_for: Callable[[str], str],
+    max_upload_bytes: int,
+    janitor: UploadJanitor | None,
+) -> Form:
     """Read the form from the request, streaming its file to the object ``key_for(filename)``,
     and complete the upload. On any failure nothing is kept, and the error says what was
     wrong with the request (4xx) or that storage failed (503)."""
     form = Form()
+    # cut at the longest an upload may run, so the janitor's sweep never meets a live one
+    deadline = time.monotonic() + longest_upload_seconds(max_upload_bytes)
     try:
         try:
             for part in req.get_media():
-                _read_part(part, form, storage, key_for, max_upload_bytes)
+                _read_part(part, form, storage, key_for, max_upload_bytes, deadline)
         except MultipartParseError as exc:
             raise _malformed(_describe_parse_error(exc)) from None
         except falcon.HTTPInvalidHeader:
@@ -98,15 +125,15 @@ def receive(req: falcon.Request, storage: Storage, *, key_for: Callable[[str], s
         if form.writer:
             form.size = form.writer.complete()
     except falcon.HTTPContentTooLarge:
-        form.discard(storage)
+        form.discard(storage, janitor)
         _drain(req)  # at most FORM_OVERHEAD is left: read it, so the answer reaches the client
         raise
     except (BotoCoreError, ClientError) as exc:
-        form.discard(storage)
+        form.discard(storage, janitor)
         log.error("storage failed during an upload to %s: %s", form.key, exc)
         raise Unavailable("Storage is unavailable; nothing was kept. Try the upload again.") from None
     except BaseException:
-        form.discard(storage)
+        form.discard(storage, janitor)
         raise
     return form
 
@@ -142,7 +169,12 @@ def _part_names(part: BodyPart) -> tuple[str, str | None]:
 
 
 def _read_part(
-    part: BodyPart, form: Form, storage: Storage, key_for: Callable[[str], str], max_upload_bytes: int
+    part: BodyPart,
+    form: Form,
+    storage: Storage,
+    key_for: Callable[[str], str],
+    max_upload_bytes: int,
+    deadline: float,
 ) -> None:
     name, filename = _part_names(part)
     if name in form.seen:
@@ -158,7 +190,7 @@ def _read_part(
         form.source_url = urlpolicy.check_public_url(raw)
         _check_source_url_allowed(form)
     else:
-        _stream_file(part, filename, form, storage, key_for, max_upload_bytes)
+        _stream_file(part, filename, form, storage, key_for, max_upload_bytes, deadline)
 
 
 def _check_filename(filename: str | None) -> str:
@@ -178,6 +210,7 @@ def _stream_file(
     storage: Storage,
     key_for: Callable[[str], str],
     max_upload_bytes: int,
+    deadline: float,
 ) -> None:
     form.filename = _check_filename(filename)
     if form.source_type is not None:  # refuse a wrong extension before reading the file
@@ -192,6 +225,8 @@ def _stream_file(
     while chunk := part.stream.read(READ_SIZE):
         if form.writer.size + len(chunk) > max_upload_bytes:
             raise too_large(max_upload_bytes)
+        if time.monotonic() > deadline:
+            raise too_slow(longest_upload_seconds(max_upload_bytes))
         form.writer.write(chunk)
     form.head = head
 

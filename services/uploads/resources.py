@@ -14,6 +14,7 @@ from libs.openapi import Operations, error, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
 from libs.storage import Storage
+from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import TooManyUploads, UploadSlots
 from services.uploads import form as material_form
 
@@ -27,7 +28,8 @@ def _tenant(req: falcon.Request) -> str:
 class MaterialCollection:
     """``POST`` streams a file from the request into an S3 multipart upload (never whole in
     memory or on disk), or takes a ``source_url``; one transaction then records the material
-    and queues its ingestion. Any failure aborts the upload: no row, object or part remains.
+    and queues its ingestion. Any failure aborts the upload: no row, object or part remains
+    (an abort S3 is not there to take is left to the ``janitor``).
     Each tenant runs at most ``slots.per_tenant`` uploads at once."""
 
     openapi: ClassVar[Operations] = {
@@ -42,6 +44,7 @@ class MaterialCollection:
                 "400": error("The multipart body is malformed"),
                 "411": error("No Content-Length header"),
                 "413": error("The file is over the upload limit"),
+                "408": error("The file arrived too slowly to finish within the longest an upload may take"),
                 "415": error("The body is not multipart/form-data"),
                 "429": error(
                     "Rate limit used up, or the tenant already runs as many uploads at once as it may",
@@ -58,12 +61,18 @@ class MaterialCollection:
     }
 
     def __init__(
-        self, pool: ConnectionPool, storage: Storage, slots: UploadSlots | None, max_upload_bytes: int
+        self,
+        pool: ConnectionPool,
+        storage: Storage,
+        slots: UploadSlots | None,
+        max_upload_bytes: int,
+        janitor: UploadJanitor | None,
     ) -> None:
         self._pool = pool
         self._storage = storage
         self._slots = slots
         self._max = max_upload_bytes
+        self._janitor = janitor
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
         tenant, course = _tenant(req), str(course_id)
@@ -85,6 +94,7 @@ class MaterialCollection:
                     self._storage,
                     key_for=lambda filename: materials.object_key(tenant, course, material_id, filename),
                     max_upload_bytes=self._max,
+                    janitor=self._janitor,
                 )
                 try:
                     with self._pool.connection() as conn:
@@ -101,7 +111,7 @@ class MaterialCollection:
                             key=form.key,
                         )
                 except BaseException:
-                    form.discard(self._storage)
+                    form.discard(self._storage, self._janitor)
                     raise
         except TooManyUploads as exc:
             raise falcon.HTTPTooManyRequests(

@@ -10,6 +10,7 @@ from libs.pagination import page_schema
 from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.storage import Storage
+from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import UploadSlots
 from services.uploads.resources import MaterialCollection, MaterialItem
 
@@ -42,13 +43,14 @@ def routes(
     *,
     max_upload_bytes: int = 1024**3,
     uploads_per_tenant: int = 4,
+    janitor: UploadJanitor | None = None,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
     slots = UploadSlots(redis_client, per_tenant=uploads_per_tenant) if redis_client is not None else None
     return [
         Route(
             MATERIALS,
-            MaterialCollection(pool, storage, slots, max_upload_bytes),
+            MaterialCollection(pool, storage, slots, max_upload_bytes, janitor),
             {"POST": PREP_ONLY, "GET": PREP_OR_CHECK},
         ),
         Route(

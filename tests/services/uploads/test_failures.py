@@ -1,10 +1,17 @@
-"""Failures inside the service — S3 refusing a part, the database refusing the row — leave
-no row, object, job or open multipart upload behind."""
+"""Failures inside the service — S3 refusing a part or stopping, the database refusing the
+row, a client too slow — leave no row, object, job or open multipart upload behind; the
+janitor's sweep aborts what a dead process left open."""
+
+import datetime
+import time
 
 import urllib3
 from botocore.exceptions import EndpointConnectionError
 
+from devstack.processes import wait_until
 from libs import materials
+from libs.upload_janitor import UploadJanitor
+from services.uploads import form as material_form
 from tests.services.uploads.conftest import assert_nothing_left
 
 
@@ -54,4 +61,66 @@ def test_course_deleted_while_uploading_leaves_nothing(client, course, storage, 
 
     monkeypatch.setattr(materials, "create_with_job", delete_course_first)
     assert upload(client, course, 1024 * 1024).status_code == 404
+    assert_nothing_left(storage, db, course)
+
+
+def _open_uploads(storage, prefix: str) -> list[str]:
+    listed = storage.client.list_multipart_uploads(Bucket=storage.bucket, Prefix=prefix)
+    return [item["Key"] for item in listed.get("Uploads", [])]
+
+
+def _answers(storage) -> bool:
+    try:
+        storage.check()
+    except Exception:
+        return False
+    return True
+
+
+def test_an_upload_cut_by_s3_stopping_is_aborted_once_s3_returns(stack, client, course, storage, db, monkeypatch):
+    real_upload_part = storage.client.upload_part
+
+    def stop_s3_at_the_second_part(**kwargs):
+        if kwargs["PartNumber"] == 2:
+            stack.stop_s3()  # the first part is in S3; neither this one nor the abort gets there
+        return real_upload_part(**kwargs)
+
+    monkeypatch.setattr(storage.client, "upload_part", stop_s3_at_the_second_part)
+    try:
+        result = upload(client, course, 20 * 1024 * 1024)
+    finally:
+        stack.start_s3()
+    assert result.status_code == 503, result.text
+    wait_until(lambda: _answers(storage), timeout=30, what="S3 to answer again")
+    returned = time.monotonic()
+    wait_until(lambda: not _open_uploads(storage, course["prefix"]), timeout=10, what="the upload aborted")
+    assert time.monotonic() - returned < 5
+    assert_nothing_left(storage, db, course)
+    wait_until(lambda: stack.health()[0] == 200, timeout=60, what="GET /health to answer 200")
+
+
+def test_the_sweep_aborts_a_stale_upload_and_leaves_a_fresh_one(course, storage):
+    janitor = UploadJanitor(storage, prefix=course["prefix"], stale_after=2.0)
+
+    def start(name: str) -> str:
+        key = f"{course['prefix']}{name}/file.bin"
+        storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)
+        return key
+
+    start("stale")
+    assert janitor.sweep() == 0  # younger than stale_after: it may still be streaming
+    time.sleep(3.5)
+    fresh = start("fresh")
+    assert janitor.sweep() == 1
+    assert _open_uploads(storage, course["prefix"]) == [fresh]
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=10)
+    assert janitor.sweep(now=later) == 1
+    assert _open_uploads(storage, course["prefix"]) == []
+
+
+def test_an_upload_slower_than_the_slowest_allowed_is_408(client, course, storage, db, monkeypatch):
+    monkeypatch.setattr(material_form, "longest_upload_seconds", lambda max_upload_bytes: 0.0)
+    result = upload(client, course, 3 * 1024 * 1024)
+    assert result.status_code == 408, result.text
+    assert result.json["title"] == "Request timeout" and "KiB/s" in result.json["description"]
     assert_nothing_left(storage, db, course)
