@@ -113,3 +113,12 @@ def test_limiter_fails_open_and_warns_once_a_minute_when_redis_is_unreachable(ca
     assert [record.levelno for record in caplog.records] == [logging.WARNING, logging.WARNING]
     assert "rate limiter unavailable" in caplog.records[0].getMessage()
     assert "(25 since the last warning)" in caplog.records[1].getMessage()
+
+
+def test_a_redis_that_forgot_the_script_still_counts_the_request(redis_client):
+    limiter = RateLimiter(redis_client)
+    tenant = uuid.uuid4().hex
+    assert limiter.hit(tenant, "check", 2).allowed
+    redis_client.script_flush()  # what a Redis restart does to loaded scripts
+    assert limiter.hit(tenant, "check", 2).allowed
+    assert not limiter.hit(tenant, "check", 2).allowed  # the reloaded script spent the token
