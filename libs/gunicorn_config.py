@@ -22,16 +22,16 @@ worker_class = "gthread"
 # - courses carries the read traffic, which is CPU-bound Python: the GIL lets one thread of a
 #   process run at a time, so processes carry it (measured with make bench on 2 cores: 4
 #   processes x 2 threads served the course read about 20 % faster than 2 x 4);
-#   it also answers the public /health (the gateway sends it there; probes cached per process);
-# - auth serves the key-introspection routes only: one process;
+# - auth answers the public /health (probes cached per process; measured with make bench, one
+#   process gave about 2,050 req/s, two 3,000+) beside the key-introspection routes: two;
 # - uploads and the agent's API mostly wait — on a client's socket and S3, on the queue or a
 #   model — so they take threads, which cost a few hundred KiB each, not processes (~15 MiB
 #   of private memory each, measured with make bench). An upload holds up to ~32 MiB of part
 #   buffers (8 MiB parts, three in flight and one filling) while it runs, so 16 upload
 #   threads are at most 512 MiB of buffers at once.
 _CORES = os.cpu_count() or 1
-WORKERS_BY_SERVICE = {"courses": 2 * _CORES, "auth": 1, "uploads": 1, "agent": 1}
-THREADS_BY_SERVICE = {"courses": 2, "auth": 4, "uploads": 16, "agent": 32}
+WORKERS_BY_SERVICE = {"courses": 2 * _CORES, "auth": 2, "uploads": 1, "agent": 1}
+THREADS_BY_SERVICE = {"courses": 2, "auth": 2, "uploads": 16, "agent": 32}
 
 
 def service_name(argv: list[str]) -> str | None:
