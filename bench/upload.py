@@ -7,7 +7,7 @@ then the same bytes uploaded straight to the same S3 endpoint with boto3 (its de
 transfer) as the ceiling. Prints wall time, MiB/s, the ratio to the direct upload and the
 peak RSS growth of the busiest uploads worker. Objects, rows and the tenant are removed after.
 
-Every worker is warmed with a few 20 MiB uploads first, so the figures are per upload, not a
+Every worker is warmed with a few 64 MiB uploads first, so the figures are per upload, not a
 worker's one-time start-up. Settings: BENCH_UPLOAD_SIZES_MIB ("100,1024").
 """
 
@@ -34,6 +34,7 @@ from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"
 CHUNK = 1024 * 1024
+WARM_UP_BYTES = 64 * CHUNK
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -155,11 +156,13 @@ def main() -> int:
         course_id = courses.create(conn, str(tenant_id), {"title": "bench"})["id"]
         rows = []
         try:
-            # Warm every worker first (each takes some uploads): a worker's first upload also
-            # pays one-time costs (boto3's client and thread pool, imports) that are not the
-            # per-upload memory this measures.
+            # Warm every worker first (each takes some uploads): a worker's first uploads also
+            # pay one-time costs (boto3's client and thread pool, imports, malloc arenas
+            # growing to a full pipeline of parts) that are not the per-upload memory this
+            # measures. 64 MiB is eight parts: three in flight and one filling, as in a big file
+            # (20 MiB warm-ups left a fresh single-process service 36-44 MiB to grow).
             for _ in range(4 * len(_worker_pids())):
-                upload_through_gateway(port, key, str(course_id), 20 * CHUNK)
+                upload_through_gateway(port, key, str(course_id), WARM_UP_BYTES)
             for size in sizes:
                 sampler = RssSampler(_worker_pids())
                 sampler.start()
