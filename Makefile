@@ -110,7 +110,7 @@ demo: venv ## against the running stack: a tenant, a course, the sample material
 	@$(STACK_UP)
 	@$(PY) -m devstack.demo
 
-bench: venv ## load the running local stack with wrk: nginx, a bare service, GET /api/v1/courses/{id}
+bench: venv ## restart the local stack, then start-up time, idle PSS, and wrk on nginx, a bare service, the course read and /health
 	@WITH_BENCH=1 bash devstack/install.sh system
 	@$(STACK_UP)
 	@$(PY) -m bench.course_read
