@@ -107,31 +107,33 @@ class Fixture:
         return f"/api/v1/courses/{self.course_id}"
 
 
-def create_fixture(conn: psycopg.Connection, gateway: str) -> Fixture:
+def tenant_with_course(conn: psycopg.Connection, gateway: str, *, label: str, course: dict) -> tuple[Fixture, str]:
+    """A throwaway tenant (``bench-…``) with a key whose limits are never reached, and one
+    course made through the API; the fixture and the tenant's id."""
     name = f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-    tenants.create_tenant(conn, name)
+    tenant_id = str(tenants.create_tenant(conn, name))
     # Straight to the repository: the CLI caps limits at 1 000 000/min, too low for a ceiling run.
     key = tenants.create_key(
         conn,
         tenant=name,
         scopes=("prep", "check"),
-        label="make bench",
+        label=label,
         rate_prep=RATE_LIMIT,
         rate_check=RATE_LIMIT,
         expires_in_days=1,
     )
     fixture = Fixture(gateway, name, key.secret)
-    status, body = request(
-        "POST",
-        gateway + "/api/v1/courses",
-        key=key.secret,
-        body={"title": "Benchmark course", "description": "Seeded by make bench.", "learning_goal": "Measure."},
-    )
+    status, body = request("POST", gateway + "/api/v1/courses", key=key.secret, body=course)
     if status != 201:
         raise RuntimeError(f"POST /api/v1/courses answered {status}: {body[:300]!r}")
     fixture.course_id = json.loads(body)["id"]
-    tenant_id = conn.execute("SELECT id FROM tenants WHERE name = %s", (name,)).fetchone()[0]
-    seed_structure(conn, str(tenant_id), fixture.course_id, **SHAPE)
+    return fixture, tenant_id
+
+
+def create_fixture(conn: psycopg.Connection, gateway: str) -> Fixture:
+    course = {"title": "Benchmark course", "description": "Seeded by make bench.", "learning_goal": "Measure."}
+    fixture, tenant_id = tenant_with_course(conn, gateway, label="make bench", course=course)
+    seed_structure(conn, tenant_id, fixture.course_id, **SHAPE)
     fixture.document_bytes = check_document(fixture)
     return fixture
 

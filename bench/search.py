@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 
 from bench import wrk
-from bench.course_read import ENV_FILE, RATE_LIMIT, lua_script, machine, remove_fixture, request
+from bench.course_read import ENV_FILE, lua_script, machine, remove_fixture, request, tenant_with_course
 from bench.course_read import Fixture as _Fixture
 from devstack.seed import made_up_structure
 from devstack.stack import read_env_file
@@ -44,7 +44,6 @@ from libs.llm.registry import EMBEDDING_ACTION, load_registry
 from libs.redis_client import create_redis
 from libs.settings import Settings, llm_overrides, load_settings
 from services.agent.check.search import cache_key
-from services.auth import tenants
 
 # made_up_structure's lesson timecodes stay valid up to 6 lessons a module
 SHAPE = {"modules": 50, "lessons": 5, "concepts": 40, "exercises": 2}
@@ -76,23 +75,7 @@ def _ms(values: list[float]) -> tuple[float, float]:
 
 def seed(conn: psycopg.Connection, gateway: str) -> tuple[_Fixture, str]:
     """The tenant, its key and an empty course; the tenant id."""
-    name = f"bench-search-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    tenant_id = str(tenants.create_tenant(conn, name))
-    key = tenants.create_key(
-        conn,
-        tenant=name,
-        scopes=("prep", "check"),
-        label="make bench-search",
-        rate_prep=RATE_LIMIT,
-        rate_check=RATE_LIMIT,
-        expires_in_days=1,
-    )
-    fixture = _Fixture(gateway, name, key.secret)
-    status, body = request("POST", gateway + "/api/v1/courses", key=key.secret, body={"title": "Search benchmark"})
-    if status != 201:
-        raise RuntimeError(f"POST /api/v1/courses answered {status}: {body[:300]!r}")
-    fixture.course_id = json.loads(body)["id"]
-    return fixture, tenant_id
+    return tenant_with_course(conn, gateway, label="make bench-search", course={"title": "Search benchmark"})
 
 
 def fill(conn: psycopg.Connection, tenant_id: str, course_id: str) -> None:
