@@ -5,7 +5,7 @@
 # pip, build tools or caches beyond what python:3.11-slim itself has.
 
 FROM python:3.11-slim AS runtime
-# The code runs from /app (PYTHONPATH), not from site-packages: libs/migrate.py finds
+# The code runs from /app (PYTHONPATH), not from site-packages: libs/platform/migrate.py finds
 # migrations/ beside libs/, and every entry point must import that same tree.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -61,4 +61,4 @@ EXPOSE 8000
 # (503 on /health) is Netdata's alert to raise, and must not get healthy containers restarted.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/live', timeout=4)"]
-CMD ["gunicorn", "-c", "python:libs.gunicorn_config", "--bind", "0.0.0.0:8000", "services.auth.wsgi:app"]
+CMD ["gunicorn", "-c", "python:libs.platform.gunicorn_config", "--bind", "0.0.0.0:8000", "services.auth.wsgi:app"]

@@ -10,11 +10,11 @@ ENV_FILE := .data/local.env
 ifeq ($(STACK),prod)
 COMPOSE := docker compose -f docker-compose.prod.yaml
 ADMIN := $(COMPOSE) exec -T auth python -m services.auth.cli
-MIGRATE := $(COMPOSE) run --rm migrate python -m libs.migrate
+MIGRATE := $(COMPOSE) run --rm migrate python -m libs.platform.migrate
 else
 LOCAL := test -f $(ENV_FILE) || { echo "no local stack yet: run make up first" >&2; exit 1; }; set -a; . $(ENV_FILE); set +a;
 ADMIN := $(LOCAL) $(PY) -m services.auth.cli
-MIGRATE := $(LOCAL) $(PY) -m libs.migrate
+MIGRATE := $(LOCAL) $(PY) -m libs.platform.migrate
 endif
 
 .PHONY: help up down status test lint format deps venv migrate rollback rollback-all \

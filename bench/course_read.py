@@ -44,8 +44,8 @@ from bench import wrk
 from bench.memory import pss_by_process_group
 from devstack.seed import seed_structure
 from devstack.stack import REPO, read_env_file
-from libs.gunicorn_config import THREADS_BY_SERVICE
-from libs.settings import SERVICES, load_settings
+from libs.platform.gunicorn_config import THREADS_BY_SERVICE
+from libs.platform.settings import SERVICES, load_settings
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"
@@ -223,7 +223,7 @@ def machine() -> list[str]:
         f"cpu: {os.cpu_count()} x {_cpu_model()}; RAM {_ram_gib():.1f} GiB",
         f"kernel: {platform.system()} {platform.release()}; Python {platform.python_version()}",
         f"{nginx}; {wrk_version}",
-        f"gunicorn gthread workers x threads: {sizing} (libs/gunicorn_config.py)",
+        f"gunicorn gthread workers x threads: {sizing} (libs/platform/gunicorn_config.py)",
     ]
 
 

@@ -23,9 +23,9 @@ from devstack.processes import ProcessTable
 from devstack.services import WORKER
 from devstack.stack import REPO, read_env_file
 from libs import courses, materials, queue
-from libs.db import create_pool
-from libs.settings import Settings, load_settings
-from libs.storage import Storage, create_storage
+from libs.platform.db import create_pool
+from libs.platform.settings import Settings, load_settings
+from libs.platform.storage import Storage, create_storage
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 WORKER = "agent-worker"
 PYTHON_PROCESSES = (*SERVICES, WORKER)

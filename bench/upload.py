@@ -28,8 +28,8 @@ import psycopg
 
 from devstack.stack import REPO, read_env_file
 from libs import courses, materials
-from libs.settings import load_settings
-from libs.storage import create_storage
+from libs.platform.settings import load_settings
+from libs.platform.storage import create_storage
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"

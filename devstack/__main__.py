@@ -16,7 +16,7 @@ from devstack.stack import (
     read_env_file,
     write_env_file,
 )
-from libs.settings import llm_overrides
+from libs.platform.settings import llm_overrides
 
 DATA = REPO / ".data"
 ENV_FILE = DATA / "local.env"

@@ -18,7 +18,7 @@ import requests
 from devstack.__main__ import ENV_FILE
 from devstack.stack import read_env_file
 from libs.llm.providers import any_provider_configured
-from libs.settings import llm_overrides, load_settings
+from libs.platform.settings import llm_overrides, load_settings
 from services.auth import tenants
 
 SAMPLES = Path(__file__).resolve().parent / "samples"

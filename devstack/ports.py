@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from libs.settings import SERVICE_PORTS, SERVICES
+from libs.platform.settings import SERVICE_PORTS, SERVICES
 
 # Linux's default net.ipv4.ip_local_port_range, for machines where /proc cannot tell.
 DEFAULT_EPHEMERAL = (32768, 60999)

@@ -77,8 +77,8 @@ class SeaweedS3:
         self.processes.stop("seaweedfs", timeout=3)
 
     def ensure_bucket(self) -> None:
-        from libs.settings import load_settings
-        from libs.storage import create_storage
+        from libs.platform.settings import load_settings
+        from libs.platform.storage import create_storage
 
         storage = create_storage(load_settings(self.env))
         last_error: Exception | None = None

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.processes import ProcessTable, wait_until
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = "agent-worker"
@@ -37,7 +37,7 @@ class Services:
         self.ready_seconds: dict[str, float] = {}
 
     def env_for_services(self) -> dict[str, str]:
-        # worker counts come from libs/gunicorn_config.py (WEB_WORKERS / WEB_THREADS override)
+        # worker counts come from libs/platform/gunicorn_config.py (WEB_WORKERS / WEB_THREADS override)
         return {**os.environ, **self.env, "PYTHONPATH": str(REPO)}
 
     def start(self) -> None:
@@ -54,7 +54,7 @@ class Services:
                     "-m",
                     "gunicorn",
                     "-c",
-                    "python:libs.gunicorn_config",
+                    "python:libs.platform.gunicorn_config",
                     "--bind",
                     f"127.0.0.1:{self.ports[name]}",
                     f"services.{name}.wsgi:app",

@@ -18,7 +18,7 @@ from devstack.processes import ProcessTable, wait_until
 from devstack.redis import Redis
 from devstack.s3 import SeaweedS3
 from devstack.services import REPO, Services
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 __all__ = [
     "PG_SYSTEM_USER",
@@ -173,8 +173,8 @@ class Stack:
         self.gateway.stop()
 
     def migrate(self) -> list[str]:
-        from libs.migrate import apply
-        from libs.settings import load_settings
+        from libs.platform.migrate import apply
+        from libs.platform.settings import load_settings
 
         return apply(load_settings(self.env))
 

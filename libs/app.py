@@ -14,10 +14,10 @@ from libs.health import Check, Health, database_check, liveness_check, redis_che
 from libs.json_media import JsonMedia
 from libs.keycache import KeyCache
 from libs.middleware import AccessControl, Cors, RequestContext
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from libs.ratelimit import RateLimiter
 from libs.routing import Route
-from libs.settings import Settings
-from libs.storage import Storage
 
 
 class Liveness:

@@ -22,7 +22,7 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.storage import Storage
+from libs.platform.storage import Storage
 
 # A check raises when it fails; it may return figures for the answer's "metrics" (how old the
 # oldest queued job is, say), which Netdata can chart, and a failing check may carry them on

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from libs import courses, queue, urlpolicy
 from libs.errors import NotFound
 from libs.pagination import PageRequest, page_of
-from libs.storage import Storage
+from libs.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from libs.storage import Storage
+from libs.platform.storage import Storage
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 
 from libs.multipart_upload import abort_upload
-from libs.storage import Storage
+from libs.platform.storage import Storage
 
 log = logging.getLogger(__name__)
 

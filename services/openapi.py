@@ -9,7 +9,7 @@ import importlib
 
 from libs.openapi import ServiceDocs
 from libs.openapi import document as merge
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 
 def document() -> dict:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from libs.errors import Unavailable
 from libs.llm.errors import NoProviderConfigured, ProviderError
-from libs.settings import Settings
+from libs.platform.settings import Settings
 
 if TYPE_CHECKING:
     import anthropic

@@ -24,7 +24,7 @@ from libs.llm.providers import (
     build_adapters,
 )
 from libs.llm.registry import EMBEDDING_ACTION, EMBEDDING_DIMENSIONS, STRATEGIES, Model, Registry
-from libs.settings import Settings
+from libs.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

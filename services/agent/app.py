@@ -11,8 +11,8 @@ from psycopg_pool import ConnectionPool
 from libs import queue
 from libs.app import build_app
 from libs.health import Check
-from libs.settings import Settings
-from libs.storage import Storage
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from services.agent.routes import routes
 
 # A job queued longer than this means no worker is taking jobs: /health/agent fails.

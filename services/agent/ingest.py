@@ -17,8 +17,8 @@ from psycopg_pool import ConnectionPool
 from libs import documents, materials, queue
 from libs.documents import Chunk
 from libs.errors import NotFound
-from libs.settings import Settings
-from libs.storage import Storage
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from services.agent.processors import files
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 

@@ -14,7 +14,7 @@ from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.openapi import Operations, error, json_content, ref
 from libs.pagination import POSITION_PARAMETERS, position_page_of, position_request
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from libs.validation import Choice, Object, json_body, validate
 
 STRUCTURE_REQUEST = Object(

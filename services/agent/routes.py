@@ -10,9 +10,9 @@ from libs import documents, materials, queue, structure_versions
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.pagination import page_schema
+from libs.platform.settings import Settings
 from libs.routing import Route
 from libs.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
-from libs.settings import Settings
 from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch
 from services.agent.check.submit import Submitter

@@ -11,12 +11,12 @@ import threading
 import uuid
 
 from libs import queue
-from libs.db import create_pool
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
-from libs.log import configure_logging
-from libs.runtime import settings_or_exit
-from libs.storage import create_storage
+from libs.platform.db import create_pool
+from libs.platform.log import configure_logging
+from libs.platform.runtime import settings_or_exit
+from libs.platform.storage import create_storage
 from services.agent.check.job import GradeSubmission
 from services.agent.ingest import Ingestion
 from services.agent.structuring import Structuring

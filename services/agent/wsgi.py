@@ -2,7 +2,7 @@
 
 import os
 
-from libs.runtime import serve
+from libs.platform.runtime import serve
 from services.agent.app import create_app
 
 app = serve("agent", create_app, os.environ)

@@ -7,8 +7,8 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs.app import build_app
-from libs.settings import Settings
-from libs.storage import Storage
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from services.auth.routes import routes
 
 

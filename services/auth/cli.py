@@ -17,9 +17,9 @@ import redis
 
 from libs.errors import DomainError
 from libs.keycache import invalidate_cached_keys
-from libs.redis_client import create_redis
+from libs.platform.redis_client import create_redis
+from libs.platform.settings import Settings, SettingsError, load_settings
 from libs.scopes import parse_scopes
-from libs.settings import Settings, SettingsError, load_settings
 from services.auth import tenants
 
 MAX_NAME = 200

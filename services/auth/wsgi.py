@@ -2,7 +2,7 @@
 
 import os
 
-from libs.runtime import serve
+from libs.platform.runtime import serve
 from services.auth.app import create_app
 
 app = serve("auth", create_app, os.environ)

@@ -8,8 +8,8 @@ from psycopg_pool import ConnectionPool
 
 from libs.app import build_app
 from libs.course_changes import CourseChanges
-from libs.settings import Settings
-from libs.storage import Storage
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from services.courses.document import DocumentCache
 from services.courses.routes import routes
 

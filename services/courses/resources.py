@@ -13,7 +13,7 @@ from libs.course_changes import CourseChanges
 from libs.openapi import Operations, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
-from libs.storage import Storage
+from libs.platform.storage import Storage
 from libs.validation import json_body, query, query_parameters, validate
 from services.courses import document, reports, slides
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH

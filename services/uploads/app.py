@@ -11,8 +11,8 @@ from psycopg_pool import ConnectionPool
 from libs import materials
 from libs.app import build_app
 from libs.multipart_upload import stale_after_seconds
-from libs.settings import Settings
-from libs.storage import Storage
+from libs.platform.settings import Settings
+from libs.platform.storage import Storage
 from libs.upload_janitor import UploadJanitor
 from services.uploads.routes import MATERIALS, routes
 

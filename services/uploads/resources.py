@@ -13,7 +13,7 @@ from libs import materials
 from libs.openapi import Operations, error, json_content, ref
 from libs.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.pagination import page_request
-from libs.storage import Storage
+from libs.platform.storage import Storage
 from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import TooManyUploads, UploadSlots
 from services.uploads import form as material_form

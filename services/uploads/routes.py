@@ -7,9 +7,9 @@ from psycopg_pool import ConnectionPool
 
 from libs import materials
 from libs.pagination import page_schema
+from libs.platform.storage import Storage
 from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
-from libs.storage import Storage
 from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import UploadSlots
 from services.uploads.resources import MaterialCollection, MaterialItem

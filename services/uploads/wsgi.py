@@ -2,7 +2,7 @@
 
 import os
 
-from libs.runtime import serve
+from libs.platform.runtime import serve
 from services.uploads.app import create_app
 
 app = serve("uploads", create_app, os.environ)

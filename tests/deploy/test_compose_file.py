@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from libs.settings import SERVICES, Settings
+from libs.platform.settings import SERVICES, Settings
 from tests.deploy.tools import REPO, Result, Venv, run
 
 COMPOSE = REPO / "docker-compose.prod.yaml"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devstack import envdoc
-from libs import settings as settings_module
+from libs.platform import settings as settings_module
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "deployment.md"

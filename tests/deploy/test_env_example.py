@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from libs.settings import _VARIABLES, SERVICES, load_settings
+from libs.platform.settings import _VARIABLES, SERVICES, load_settings
 from tests.deploy.tools import REPO
 
 EXAMPLE = REPO / ".env.prod.example"

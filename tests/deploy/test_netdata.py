@@ -8,7 +8,7 @@ import re
 import pytest
 import yaml
 
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 from tests.deploy.tools import REPO, Venv, run
 
 NETDATA = REPO / "deploy" / "netdata"

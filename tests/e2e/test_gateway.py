@@ -8,7 +8,7 @@ import uuid
 import pytest
 import requests
 
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from openapi_spec_validator import validate
 
 from libs.openapi import document_path
 from libs.pagination import encode_cursor, encode_position
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 # A cursor is opaque: the document declares its format, and the fuzzer makes real ones (of
 # courses that may or may not exist), so "schema-valid data is accepted" can hold for it too.

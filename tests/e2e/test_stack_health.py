@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from libs.health import CACHE_SECONDS
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 
 
 def poll(url: str, until: Callable[[requests.Response], bool], timeout: float = 20) -> requests.Response:

@@ -10,11 +10,11 @@ import requests
 
 from devstack.processes import free_port
 from libs.app import build_app
-from libs.log import JsonFormatter
-from libs.redis_client import create_redis
+from libs.platform.log import JsonFormatter
+from libs.platform.redis_client import create_redis
+from libs.platform.settings import Settings
 from libs.routing import Route
 from libs.scopes import CHECK_ONLY, PREP_OR_CHECK
-from libs.settings import Settings
 
 
 class Echo:

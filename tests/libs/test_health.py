@@ -11,8 +11,8 @@ import falcon
 import falcon.testing
 import pytest
 
-from libs.gunicorn_config import THREADS_BY_SERVICE, service_name
 from libs.health import Health, liveness_check
+from libs.platform.gunicorn_config import THREADS_BY_SERVICE, service_name
 
 
 class Counting:
@@ -104,7 +104,14 @@ def test_liveness_check_fails_when_nothing_listens():
 
 
 def test_gunicorn_threads_follow_the_served_app():
-    argv = ["gunicorn", "-c", "python:libs.gunicorn_config", "--bind", "127.0.0.1:8002", "services.uploads.wsgi:app"]
+    argv = [
+        "gunicorn",
+        "-c",
+        "python:libs.platform.gunicorn_config",
+        "--bind",
+        "127.0.0.1:8002",
+        "services.uploads.wsgi:app",
+    ]
     assert service_name(argv) == "uploads"
     assert service_name(["gunicorn", "services.courses.wsgi:app"]) == "courses"
     assert service_name(["pytest"]) is None

@@ -10,7 +10,7 @@ from devstack.processes import free_port
 from libs.app import build_app
 from libs.auth import Principal
 from libs.keycache import KeyCache, invalidate_cached_keys
-from libs.redis_client import create_redis
+from libs.platform.redis_client import create_redis
 from libs.routing import Route
 from libs.scopes import CHECK_ONLY
 from services.auth import tenants

@@ -11,8 +11,8 @@ import redis
 
 from devstack.processes import free_port
 from libs.keycache import EPOCH_KEY
+from libs.platform.redis_client import create_redis
 from libs.ratelimit import RateLimiter
-from libs.redis_client import create_redis
 
 
 def _spend(redis_url: str, bucket_tenant: str, attempts: int, start_at: float, results) -> None:

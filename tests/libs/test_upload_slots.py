@@ -7,7 +7,7 @@ import uuid
 import pytest
 import redis
 
-from libs.redis_client import create_redis
+from libs.platform.redis_client import create_redis
 from libs.upload_slots import TooManyUploads, UploadSlots
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from libs.migrate import MIGRATIONS_DIR, apply, rollback, status
+from libs.platform.migrate import MIGRATIONS_DIR, apply, rollback, status
 
 
 @pytest.fixture

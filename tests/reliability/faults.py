@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from devstack.processes import wait_until
-from libs.settings import SERVICES
+from libs.platform.settings import SERVICES
 from tests.reliability.harness import (
     ANSWER_WITHIN,
     HANG_AFTER,

@@ -24,8 +24,8 @@ import requests
 from devstack.processes import wait_until
 from devstack.stack import Stack
 from libs.materials import course_prefix
-from libs.settings import Settings, load_settings
-from libs.storage import Storage, create_storage
+from libs.platform.settings import Settings, load_settings
+from libs.platform.storage import Storage, create_storage
 from services.auth import tenants
 
 # An error answer must come within this (plus half a second for the client's side): a fault
@@ -301,7 +301,7 @@ def json_error(answer: Answer) -> bool:
 
 def service_pids(stack: Stack) -> dict[str, int | None]:
     """Each gunicorn master's pid: the same after a fault means no service was restarted."""
-    from libs.settings import SERVICES
+    from libs.platform.settings import SERVICES
 
     return {name: stack.processes.pid(name) for name in SERVICES}
 

@@ -23,7 +23,7 @@ from libs import queue, structure, submissions
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.providers import require_a_provider
 from libs.llm.router import LlmRouter
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from services.agent.check import grading
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 import openai
 
 from libs.documents import Chunk
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from services.agent.processors.errors import NotConfigured, SourceUnavailable, UnreadableMaterial
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.llm.registry import Registry, parse_registry
 from libs.llm.router import LlmRouter
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from tests.services.agent.check_helpers import course_with_structure, exercise_ids
 
 

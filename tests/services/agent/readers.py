@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.settings import Settings, load_settings
+from libs.platform.settings import Settings, load_settings
 from services.agent.processors.errors import UnreadableMaterial
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from services.agent.processors import transcription
 from services.agent.processors.errors import NotConfigured, SourceUnavailable, UnreadableMaterial
 from services.agent.processors.transcription import make_client, transcribe

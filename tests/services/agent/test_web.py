@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests.adapters
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 from libs.urlpolicy import is_public_address
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 from services.agent.processors.web import fetch_page

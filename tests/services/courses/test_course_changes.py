@@ -8,7 +8,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from devstack.seed import seed_structure
-from libs.db import create_pool
+from libs.platform.db import create_pool
 from tests.services.courses.reading import read_after_foreign_write
 
 

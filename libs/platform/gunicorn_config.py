@@ -1,4 +1,4 @@
-"""gunicorn settings every service shares: ``gunicorn -c python:libs.gunicorn_config …``.
+"""gunicorn settings every service shares: ``gunicorn -c python:libs.platform.gunicorn_config …``.
 
 gthread workers keep client and nginx keepalive connections open (sync workers close every
 one) and let a slow upload hold one thread rather than a whole process.
@@ -50,7 +50,7 @@ threads = int(os.environ.get("WEB_THREADS") or THREADS_BY_SERVICE.get(_SERVICE, 
 
 # Import the app once, in the master: the interpreter, the libraries and the code are then
 # pages every worker shares instead of a private copy each (about 45 MiB per worker).
-# libs.runtime.ServiceApp opens each worker's connections after the fork (post_worker_init).
+# libs.platform.runtime.ServiceApp opens each worker's connections after the fork (post_worker_init).
 preload_app = True
 
 

@@ -19,11 +19,11 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.db import create_pool
-from libs.log import configure_logging
-from libs.redis_client import create_redis
-from libs.settings import Settings, SettingsError, load_settings
-from libs.storage import Storage, create_storage
+from libs.platform.db import create_pool
+from libs.platform.log import configure_logging
+from libs.platform.redis_client import create_redis
+from libs.platform.settings import Settings, SettingsError, load_settings
+from libs.platform.storage import Storage, create_storage
 
 
 @dataclass(frozen=True)

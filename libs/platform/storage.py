@@ -6,7 +6,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 
 
 class Storage:

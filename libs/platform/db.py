@@ -7,7 +7,7 @@ import select
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 
 # How long a request waits for a connection before it answers 503. With the database down,
 # every checkout waits this long (the pool keeps reconnecting meanwhile), and a request may

@@ -1,4 +1,4 @@
-"""Schema migrations with yoyo: ``python -m libs.migrate apply|rollback|rollback-all|status``.
+"""Schema migrations with yoyo: ``python -m libs.platform.migrate apply|rollback|rollback-all|status``.
 
 ``migrations/`` is the schema's single source of truth; this only points yoyo at it with the
 connection settings every service uses.
@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 from yoyo import get_backend, read_migrations
 
-from libs.settings import Settings, SettingsError, load_settings
+from libs.platform.settings import Settings, SettingsError, load_settings
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def database_url(settings: Settings) -> str:

@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from libs.settings import Settings
+from libs.platform.settings import Settings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 

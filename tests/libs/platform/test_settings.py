@@ -1,6 +1,6 @@
 import pytest
 
-from libs.settings import SettingsError, load_settings
+from libs.platform.settings import SettingsError, load_settings
 
 REQUIRED = {
     "ENVIRONMENT": "production",
@@ -129,7 +129,7 @@ def test_malformed_llm_variables_are_named():
 
 
 def test_llm_overrides_take_only_the_provider_variables_that_are_set():
-    from libs.settings import llm_overrides
+    from libs.platform.settings import llm_overrides
 
     environ = {"OPENAI_API_KEY": "sk-typed", "GEMINI_API_KEY": "", "POSTGRES_PASSWORD": "pw", "PATH": "/bin"}
     assert llm_overrides(environ) == {"OPENAI_API_KEY": "sk-typed"}
