@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 
 from libs import materials
 from libs.errors import NotFound
-from libs.pagination import PageRequest, page_of
+from libs.http.pagination import PageRequest, page_of
 
 # What a client may set; services/courses/schemas.py declares their limits
 EDITABLE = ("title", "description", "learning_goal")
@@ -76,7 +76,7 @@ def delete(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[str
 
 
 def page(conn: psycopg.Connection, tenant_id: str, request: PageRequest) -> dict:
-    """Newest first, by keyset (see :mod:`libs.pagination`)."""
+    """Newest first, by keyset (see :mod:`libs.http.pagination`)."""
     cur = conn.cursor(row_factory=dict_row)
     if request.after:
         created_at, after_id = request.after

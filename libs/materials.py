@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from libs import courses, queue, urlpolicy
 from libs.errors import NotFound
-from libs.pagination import PageRequest, page_of
+from libs.http.pagination import PageRequest, page_of
 from libs.platform.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ def list_for_course(conn: psycopg.Connection, tenant_id: str, course_id: str) ->
 
 
 def page(conn: psycopg.Connection, tenant_id: str, course_id: str, request: PageRequest) -> dict:
-    """One page of the course's materials, oldest first, by keyset (see :mod:`libs.pagination`):
+    """One page of the course's materials, oldest first, by keyset (see :mod:`libs.http.pagination`):
     ``{items, total, limit, next_cursor}``."""
     cur = conn.cursor(row_factory=dict_row)
     if request.after:

@@ -12,8 +12,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from libs import courses
-from libs.encoding import json_default
 from libs.errors import NotFound
+from libs.http.encoding import json_default
 
 _SUMMARY = "version, job_id, model, cost_usd, counts, created_at"
 _TIMESTAMP = {"type": "string", "format": "date-time"}

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from libs.errors import NotFound
-from libs.pagination import PageRequest, page_of
+from libs.http.pagination import PageRequest, page_of
 
 STATUSES = ("grading", "graded", "failed")
 STUDENT_ID_MAX = 200  # the table's CHECK
@@ -133,7 +133,7 @@ def get_of_exercise(
 def page(
     conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str, student_id: str, request: PageRequest
 ) -> dict:
-    """The student's submissions for the exercise, newest first (keyset, :mod:`libs.pagination`)."""
+    """The student's submissions for the exercise, newest first (keyset, :mod:`libs.http.pagination`)."""
     after_at, after_id = request.after or (None, None)
     params = {
         "tenant": tenant_id,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-from libs.openapi import ServiceDocs
-from libs.openapi import document as merge
+from libs.http.openapi import ServiceDocs
+from libs.http.openapi import document as merge
 from libs.platform.settings import SERVICES
 
 

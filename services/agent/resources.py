@@ -10,12 +10,12 @@ from psycopg_pool import ConnectionPool
 
 from libs import documents, materials, queue, structure, structure_versions
 from libs.errors import Conflict, Invalid
+from libs.http.openapi import Operations, error, json_content, ref
+from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
+from libs.http.validation import Choice, Object, json_body, validate
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
-from libs.openapi import Operations, error, json_content, ref
-from libs.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.platform.settings import Settings
-from libs.validation import Choice, Object, json_body, validate
 
 STRUCTURE_REQUEST = Object(
     {"strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)")}

@@ -6,7 +6,7 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.app import build_app
+from libs.http.app import build_app
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
 from services.auth.routes import routes

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import falcon
 
-from libs.openapi import Operations, json_content, ref
+from libs.http.openapi import Operations, json_content, ref
 
 
 class CurrentKey:

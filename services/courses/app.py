@@ -6,8 +6,8 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.app import build_app
 from libs.course_changes import CourseChanges
+from libs.http.app import build_app
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
 from services.courses.document import DocumentCache

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import psycopg
 
 from libs import courses, materials, structure
-from libs.encoding import json_default
+from libs.http.encoding import json_default
 
 
 def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from psycopg_pool import ConnectionPool
 
 from libs.course_changes import CourseChanges
+from libs.http.routing import Route
 from libs.platform.storage import Storage
-from libs.routing import Route
 from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from services.courses.document import DocumentCache
 from services.courses.resources import (

@@ -4,10 +4,10 @@ describe them), and the OpenAPI schemas of its answers."""
 from __future__ import annotations
 
 from libs import courses, slide_mapping, structure
+from libs.http.pagination import page_schema
+from libs.http.validation import Array, Day, Integer, Object, Text
 from libs.materials import MATERIAL_SCHEMA
-from libs.pagination import page_schema
 from libs.structure import TIMECODE_PATTERN
-from libs.validation import Array, Day, Integer, Object, Text
 
 COURSE_INPUT = Object(
     {

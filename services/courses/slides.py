@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from libs.validation import validate
+from libs.http.validation import validate
 from services.courses.schemas import SLIDE_MAPPING_BATCH
 
 

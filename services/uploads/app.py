@@ -9,7 +9,7 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs import materials
-from libs.app import build_app
+from libs.http.app import build_app
 from libs.multipart_upload import stale_after_seconds
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage

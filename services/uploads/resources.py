@@ -10,9 +10,9 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from libs import materials
-from libs.openapi import Operations, error, json_content, ref
-from libs.pagination import PARAMETERS as PAGE_PARAMETERS
-from libs.pagination import page_request
+from libs.http.openapi import Operations, error, json_content, ref
+from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
+from libs.http.pagination import page_request
 from libs.platform.storage import Storage
 from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import TooManyUploads, UploadSlots

@@ -7,8 +7,8 @@ import schemathesis
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
-from libs.openapi import document_path
-from libs.pagination import encode_cursor, encode_position
+from libs.http.openapi import document_path
+from libs.http.pagination import encode_cursor, encode_position
 from libs.platform.settings import SERVICES
 
 # A cursor is opaque: the document declares its format, and the fuzzer makes real ones (of

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from libs.health import CACHE_SECONDS
+from libs.http.health import CACHE_SECONDS
 from libs.platform.settings import SERVICES
 
 

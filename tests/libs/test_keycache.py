@@ -7,11 +7,11 @@ import falcon.testing
 import pytest
 
 from devstack.processes import free_port
-from libs.app import build_app
 from libs.auth import Principal
+from libs.http.app import build_app
+from libs.http.routing import Route
 from libs.keycache import KeyCache, invalidate_cached_keys
 from libs.platform.redis_client import create_redis
-from libs.routing import Route
 from libs.scopes import CHECK_ONLY
 from services.auth import tenants
 from services.auth.app import create_app

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from libs.pagination import encode_cursor, encode_position
+from libs.http.pagination import encode_cursor, encode_position
 from tests.reliability.harness import Answer, Context, Report, Tenant, call, in_parallel
 from tests.reliability.jobs import model_services, structured_course
 

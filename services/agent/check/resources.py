@@ -8,11 +8,21 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from libs import courses, submissions
+from libs.http.openapi import Operations, error, json_content, ref
+from libs.http.pagination import PARAMETERS, page_request, page_schema
+from libs.http.validation import (
+    Choice,
+    Integer,
+    Object,
+    Text,
+    check,
+    json_body,
+    query,
+    query_parameters,
+    raise_problems,
+)
+from libs.http.validation import validate as validate_body
 from libs.llm.registry import STRATEGIES
-from libs.openapi import Operations, error, json_content, ref
-from libs.pagination import PARAMETERS, page_request, page_schema
-from libs.validation import Choice, Integer, Object, Text, check, json_body, query, query_parameters, raise_problems
-from libs.validation import validate as validate_body
 from services.agent.check.progress import progress
 from services.agent.check.search import METHODS, ConceptSearch
 from services.agent.check.submit import Submitter

@@ -3,7 +3,7 @@ job has waited past the limit (no worker takes jobs), with the figure still in t
 
 import falcon.testing
 
-from libs.app import build_app
+from libs.http.app import build_app
 from services.agent.app import queue_check
 from services.agent.routes import routes
 

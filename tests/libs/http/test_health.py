@@ -1,4 +1,4 @@
-"""libs.health: ok/fail only in public, the detail in the log, one probe run per cache period."""
+"""libs.http.health: ok/fail only in public, the detail in the log, one probe run per cache period."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import falcon
 import falcon.testing
 import pytest
 
-from libs.health import Health, liveness_check
+from libs.http.health import Health, liveness_check
 from libs.platform.gunicorn_config import THREADS_BY_SERVICE, service_name
 
 
@@ -53,7 +53,7 @@ def test_results_are_refreshed_once_the_cache_period_is_over():
 
 def test_callers_during_a_refresh_get_the_last_results_instead_of_waiting(monkeypatch):
     # the held refresh must not end by running out of its deadline while the test asks
-    monkeypatch.setattr("libs.health.DEADLINE_SECONDS", 30.0)
+    monkeypatch.setattr("libs.http.health.DEADLINE_SECONDS", 30.0)
     started, release = threading.Event(), threading.Event()
     runs = 0
 
@@ -86,7 +86,7 @@ def test_callers_during_a_refresh_get_the_last_results_instead_of_waiting(monkey
 def test_failed_check_is_fail_in_public_and_its_detail_is_logged(caplog):
     secret = "connection to 10.0.0.7:5432 refused"
     client = client_of(Health({"db": Counting(OSError(secret)), "redis": Counting()}))
-    with caplog.at_level(logging.WARNING, logger="libs.health"):
+    with caplog.at_level(logging.WARNING, logger="libs.http.health"):
         result = client.simulate_get("/health")
     assert result.status_code == 503
     assert result.json["status"] == "degraded"

@@ -9,11 +9,11 @@ import pytest
 import requests
 
 from devstack.processes import free_port
-from libs.app import build_app
+from libs.http.app import build_app
+from libs.http.routing import Route
 from libs.platform.log import JsonFormatter
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings
-from libs.routing import Route
 from libs.scopes import CHECK_ONLY, PREP_OR_CHECK
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 from falcon.media import BaseHandler
 
-from libs.encoding import json_default
+from libs.http.encoding import json_default
 
 _NOT_JSON = "The body is not valid UTF-8 JSON."
 

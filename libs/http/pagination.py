@@ -17,7 +17,7 @@ from typing import Any
 import falcon
 
 from libs.errors import Invalid
-from libs.validation import Integer, Text, query, query_parameters
+from libs.http.validation import Integer, Text, query, query_parameters
 
 DEFAULT_LIMIT = 20
 # Declared once: the validator and the OpenAPI parameters both read these.

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.routing import Route
+from libs.http.routing import Route
 
 # method → OpenAPI operation object, as resource classes declare them
 Operations = dict[str, dict[str, Any]]
