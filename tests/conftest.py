@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from devstack.stack import Ports, Stack, default_environment
 from libs import materials
-from libs.apikeys import NewKey
+from libs.access.apikeys import NewKey
 from libs.platform.db import create_pool
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, load_settings

@@ -8,16 +8,16 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.auth import Authenticator
+from libs.access.auth import Authenticator
+from libs.access.keycache import KeyCache
+from libs.access.ratelimit import RateLimiter
 from libs.http.errors import install_error_handling
 from libs.http.health import Check, Health, database_check, liveness_check, redis_check, storage_check
 from libs.http.json_media import JsonMedia
 from libs.http.middleware import AccessControl, Cors, RequestContext
 from libs.http.routing import Route
-from libs.keycache import KeyCache
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
-from libs.ratelimit import RateLimiter
 
 
 class Liveness:

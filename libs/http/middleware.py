@@ -10,13 +10,13 @@ from collections.abc import Mapping
 
 import falcon
 
-from libs.apikeys import hash_key
-from libs.auth import Authenticator, Principal, Unauthenticated
-from libs.keycache import KeyCache
+from libs.access.apikeys import hash_key
+from libs.access.auth import Authenticator, Principal, Unauthenticated
+from libs.access.keycache import KeyCache
+from libs.access.ratelimit import Decision, RateLimiter
+from libs.access.scopes import bucket_scope
 from libs.platform.log import request_id_var
 from libs.platform.settings import Settings
-from libs.ratelimit import Decision, RateLimiter
-from libs.scopes import bucket_scope
 
 access_log = logging.getLogger("access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

@@ -7,12 +7,12 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs import documents, materials, queue, structure_versions
+from libs.access.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
-from libs.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
 from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch
 from services.agent.check.submit import Submitter

@@ -15,11 +15,11 @@ from typing import TextIO
 import psycopg
 import redis
 
+from libs.access.keycache import invalidate_cached_keys
+from libs.access.scopes import parse_scopes
 from libs.errors import DomainError
-from libs.keycache import invalidate_cached_keys
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, SettingsError, load_settings
-from libs.scopes import parse_scopes
 from services.auth import tenants
 
 MAX_NAME = 200

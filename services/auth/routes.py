@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from libs.access.scopes import PREP_OR_CHECK
 from libs.http.routing import Route
-from libs.scopes import PREP_OR_CHECK
 from services.auth.docs import OpenApiDocument, SwaggerAsset, SwaggerPage
 from services.auth.resources import CurrentKey
 

@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 from psycopg import errors as pg_errors
 
-from libs.apikeys import NewKey, generate_key
+from libs.access.apikeys import NewKey, generate_key
 from libs.errors import Conflict, Invalid, NotFound
 
 KEY_PREFIX_MIN = len("cs_live_") + 4

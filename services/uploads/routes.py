@@ -6,10 +6,10 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from libs import materials
+from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
 from libs.platform.storage import Storage
-from libs.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.upload_janitor import UploadJanitor
 from libs.upload_slots import UploadSlots
 from services.uploads.resources import MaterialCollection, MaterialItem

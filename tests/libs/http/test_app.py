@@ -9,12 +9,12 @@ import pytest
 import requests
 
 from devstack.processes import free_port
+from libs.access.scopes import CHECK_ONLY, PREP_OR_CHECK
 from libs.http.app import build_app
 from libs.http.routing import Route
 from libs.platform.log import JsonFormatter
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings
-from libs.scopes import CHECK_ONLY, PREP_OR_CHECK
 
 
 class Echo:
@@ -160,11 +160,11 @@ def test_health_is_503_and_the_limiter_fails_open_when_redis_is_down(settings, p
     assert health.json["checks"]["redis"] != "ok"
     assert health.json["checks"]["db"] == "ok"
     key = tenant.make_key(("check",), rate_check=1).secret
-    with caplog.at_level(logging.WARNING, logger="libs.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="libs.access.ratelimit"):
         codes = [dead_redis_client.simulate_get("/echo", headers={"X-API-Key": key}).status_code for _ in range(10)]
     assert codes == [200] * 10
     # one warning a minute, not one per request
-    assert [r.getMessage().split(" (")[0] for r in caplog.records if r.name == "libs.ratelimit"] == [
+    assert [r.getMessage().split(" (")[0] for r in caplog.records if r.name == "libs.access.ratelimit"] == [
         "rate limiter unavailable, allowing requests without a limit"
     ]
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from libs.apikeys import KEY_PATTERN, hash_key
+from libs.access.apikeys import KEY_PATTERN, hash_key
 from services.auth.cli import main
 
 

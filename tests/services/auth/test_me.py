@@ -1,5 +1,5 @@
-from libs.apikeys import generate_key
-from libs.keycache import invalidate_cached_keys
+from libs.access.apikeys import generate_key
+from libs.access.keycache import invalidate_cached_keys
 from services.auth import tenants
 
 

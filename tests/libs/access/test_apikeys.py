@@ -1,7 +1,7 @@
 import hashlib
 import re
 
-from libs.apikeys import display_prefix, generate_key, hash_key, looks_like_key
+from libs.access.apikeys import display_prefix, generate_key, hash_key, looks_like_key
 
 
 def test_live_keys_are_cs_live_and_32_hex_characters():

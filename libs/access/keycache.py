@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 import redis
 
-from libs.auth import Principal
+from libs.access.auth import Principal
 
 EPOCH_KEY = "auth:epoch"
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import redis
 
-from libs.keycache import EPOCH_KEY
+from libs.access.keycache import EPOCH_KEY
 
 log = logging.getLogger(__name__)
 
-# KEYS[1]: bucket; KEYS[2]: the API-key cache epoch (libs/keycache.py), returned in the same
+# KEYS[1]: bucket; KEYS[2]: the API-key cache epoch (libs/access/keycache.py), returned in the same
 # round trip; ARGV[1]: capacity (= requests per minute); ARGV[2], optional: the epoch the
 # caller's cached key was authenticated under. When it is no longer current nothing is spent:
 # the caller must authenticate the key again before its scopes and limits mean anything.

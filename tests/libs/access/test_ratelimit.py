@@ -10,9 +10,9 @@ import uuid
 import redis
 
 from devstack.processes import free_port
-from libs.keycache import EPOCH_KEY
+from libs.access.keycache import EPOCH_KEY
+from libs.access.ratelimit import RateLimiter
 from libs.platform.redis_client import create_redis
-from libs.ratelimit import RateLimiter
 
 
 def _spend(redis_url: str, bucket_tenant: str, attempts: int, start_at: float, results) -> None:
@@ -102,7 +102,7 @@ def test_limiter_fails_open_and_warns_once_a_minute_when_redis_is_unreachable(ca
     dead = create_redis(f"redis://127.0.0.1:{free_port()}/0")
     now = [1000.0]
     limiter = RateLimiter(dead, clock=lambda: now[0])
-    with caplog.at_level(logging.WARNING, logger="libs.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="libs.access.ratelimit"):
         decisions = [limiter.hit("t", "prep", 1) for _ in range(20)]
         now[0] += 59.0
         decisions += [limiter.hit("t", "prep", 1) for _ in range(5)]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import ConnectionPool
 
-from libs.apikeys import hash_key, looks_like_key
+from libs.access.apikeys import hash_key, looks_like_key
 
 
 @dataclass(frozen=True)

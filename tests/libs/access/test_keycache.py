@@ -7,12 +7,12 @@ import falcon.testing
 import pytest
 
 from devstack.processes import free_port
-from libs.auth import Principal
+from libs.access.auth import Principal
+from libs.access.keycache import KeyCache, invalidate_cached_keys
+from libs.access.scopes import CHECK_ONLY
 from libs.http.app import build_app
 from libs.http.routing import Route
-from libs.keycache import KeyCache, invalidate_cached_keys
 from libs.platform.redis_client import create_redis
-from libs.scopes import CHECK_ONLY
 from services.auth import tenants
 from services.auth.app import create_app
 
