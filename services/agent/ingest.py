@@ -14,11 +14,12 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import ConnectionPool
 
-from libs import documents, materials, queue
-from libs.documents import Chunk
+from libs import materials, queue
 from libs.errors import NotFound
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
+from services.agent import documents
+from services.agent.documents import Chunk
 from services.agent.processors import files
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 

@@ -8,7 +8,7 @@ import falcon
 from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
-from libs import documents, materials, queue, structure, structure_versions
+from libs import materials, queue, structure
 from libs.errors import Conflict, Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
@@ -16,6 +16,7 @@ from libs.http.validation import Choice, Object, json_body, validate
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.platform.settings import Settings
+from services.agent import documents, structure_versions
 
 STRUCTURE_REQUEST = Object(
     {"strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)")}

@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from psycopg_pool import ConnectionPool
 
-from libs import documents, materials, queue, slide_mapping, structure, structure_versions
+from libs import materials, queue, slide_mapping, structure
 from libs.errors import NotFound
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
+from services.agent import documents, structure_versions
 from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText
 
 log = logging.getLogger(__name__)

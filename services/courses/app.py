@@ -6,10 +6,10 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.course_changes import CourseChanges
 from libs.http.app import build_app
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
+from services.courses.course_changes import CourseChanges
 from services.courses.document import DocumentCache
 from services.courses.routes import routes
 

@@ -1,7 +1,7 @@
 """The course document: course → modules → lessons → concepts and exercises, plus materials.
 
 Built with a constant six queries whatever the course's size, in one snapshot, and cached
-per process until PostgreSQL announces a change to the course (libs/course_changes.py):
+per process until PostgreSQL announces a change to the course (services/courses/course_changes.py):
 polling clients cost no database round trip at all, only the stored bytes.
 """
 

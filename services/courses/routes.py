@@ -5,9 +5,9 @@ from __future__ import annotations
 from psycopg_pool import ConnectionPool
 
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
-from libs.course_changes import CourseChanges
 from libs.http.routing import Route
 from libs.platform.storage import Storage
+from services.courses.course_changes import CourseChanges
 from services.courses.document import DocumentCache
 from services.courses.resources import (
     CostReport,

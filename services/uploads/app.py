@@ -10,11 +10,11 @@ from psycopg_pool import ConnectionPool
 
 from libs import materials
 from libs.http.app import build_app
-from libs.multipart_upload import stale_after_seconds
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
-from libs.upload_janitor import UploadJanitor
+from services.uploads.multipart_upload import stale_after_seconds
 from services.uploads.routes import MATERIALS, routes
+from services.uploads.upload_janitor import UploadJanitor
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:

@@ -15,9 +15,9 @@ from falcon.media.multipart import BodyPart, MultipartParseError
 
 from libs import filetypes, materials, urlpolicy
 from libs.errors import Invalid, Unavailable
-from libs.multipart_upload import MIN_THROUGHPUT, MultipartWriter, longest_upload_seconds
 from libs.platform.storage import Storage
-from libs.upload_janitor import UploadJanitor
+from services.uploads.multipart_upload import MIN_THROUGHPUT, MultipartWriter, longest_upload_seconds
+from services.uploads.upload_janitor import UploadJanitor
 
 log = logging.getLogger(__name__)
 

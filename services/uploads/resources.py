@@ -14,9 +14,9 @@ from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.platform.storage import Storage
-from libs.upload_janitor import UploadJanitor
-from libs.upload_slots import TooManyUploads, UploadSlots
 from services.uploads import form as material_form
+from services.uploads.upload_janitor import UploadJanitor
+from services.uploads.upload_slots import TooManyUploads, UploadSlots
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
 from libs.platform.storage import Storage
-from libs.upload_janitor import UploadJanitor
-from libs.upload_slots import UploadSlots
 from services.uploads.resources import MaterialCollection, MaterialItem
+from services.uploads.upload_janitor import UploadJanitor
+from services.uploads.upload_slots import UploadSlots
 
 MATERIALS = "/api/v1/courses/{course_id:uuid}/materials"
 

@@ -22,7 +22,7 @@ _OUR_TAGS = re.compile(r"<(?=\s*/?\s*(?:materials?|course|slide_mapping|title|de
 @dataclass(frozen=True)
 class MaterialText:
     """One ``done`` material's document, as the worker reads it: ``chunks`` are
-    ``libs.documents.page`` rows (``position``, ``kind``, ``text``, ``metadata``) in order."""
+    ``services.agent.documents.page`` rows (``position``, ``kind``, ``text``, ``metadata``) in order."""
 
     id: str
     filename: str | None

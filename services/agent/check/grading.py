@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
-from libs import submissions
 from libs.llm.router import LlmRouter, Result
 from services.agent.architect import templates
+from services.agent.check import submissions
 
 ACTION = "homework_check"
 PROMPT = "homework_check.v1"

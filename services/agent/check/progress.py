@@ -1,11 +1,12 @@
 """A student's progress in a course: the course's outline joined with the student's record per
-exercise (libs.submissions.by_exercise)."""
+exercise (services.agent.check.submissions.by_exercise)."""
 
 from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from libs import courses, structure, submissions
+from libs import courses, structure
+from services.agent.check import submissions
 
 
 def _totals(exercises: list[dict]) -> dict:

@@ -19,12 +19,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from psycopg_pool import ConnectionPool
 
-from libs import queue, structure, submissions
+from libs import queue, structure
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.providers import require_a_provider
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
-from services.agent.check import grading
+from services.agent.check import grading, submissions
 
 log = logging.getLogger(__name__)
 KIND = "grade_submission"

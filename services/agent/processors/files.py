@@ -6,8 +6,8 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from libs.documents import Chunk
 from libs.filetypes import ACCEPTED, extension  # one declaration of what each source_type accepts
+from services.agent.documents import Chunk
 from services.agent.processors.errors import NotConfigured, UnreadableMaterial
 
 NO_SPEECH_TO_TEXT = (

@@ -12,7 +12,7 @@ from pptx.shapes.base import BaseShape
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, EmptyFileError, FileNotDecryptedError
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.errors import UnreadableMaterial
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 import webvtt
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.errors import UnreadableMaterial
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.errors import UnreadableMaterial
 
 log = logging.getLogger(__name__)

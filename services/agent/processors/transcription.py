@@ -13,8 +13,8 @@ from typing import Any
 
 import openai
 
-from libs.documents import Chunk
 from libs.platform.settings import Settings
+from services.agent.documents import Chunk
 from services.agent.processors.errors import NotConfigured, SourceUnavailable, UnreadableMaterial
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ import trafilatura
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool
 
-from libs.documents import Chunk
 from libs.errors import Invalid
 from libs.platform.settings import Settings
 from libs.urlpolicy import check_public_url, is_public_address
+from services.agent.documents import Chunk
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import psycopg
 
-from libs import courses, queue, structure, submissions
+from libs import courses, queue, structure
+from services.agent.check import submissions
 from tests.fakes.course_model import embed_text
 
 CRITERIA = "Names the idea; gives an example"

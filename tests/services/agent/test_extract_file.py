@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.errors import NotConfigured, UnreadableMaterial
 from services.agent.processors.files import extract_file
 from tests.services.agent.readers import write

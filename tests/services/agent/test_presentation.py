@@ -10,7 +10,7 @@ from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pptx.util import Inches
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.presentation import read_pdf, read_pptx
 from tests.services.agent.readers import unreadable
 

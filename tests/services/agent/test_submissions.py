@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
-from libs import queue, submissions
+from libs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
-from services.agent.check import grading
+from services.agent.check import grading, submissions
 from services.agent.check.job import GradeSubmission
 from tests.conftest import hold_job
 from tests.fakes import course_model as fakes

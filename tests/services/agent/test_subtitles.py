@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.subtitles import read_srt, read_vtt
 from tests.services.agent.readers import unreadable, write
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import docx
 
-from libs.documents import Chunk
+from services.agent.documents import Chunk
 from services.agent.processors.text import read_docx, read_html, read_markdown, read_txt
 from tests.services.agent.readers import unreadable, write
 

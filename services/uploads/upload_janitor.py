@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from libs.multipart_upload import abort_upload
 from libs.platform.storage import Storage
+from services.uploads.multipart_upload import abort_upload
 
 log = logging.getLogger(__name__)
 

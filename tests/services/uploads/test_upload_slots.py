@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from libs.platform.redis_client import create_redis
-from libs.upload_slots import TooManyUploads, UploadSlots
+from services.uploads.upload_slots import TooManyUploads, UploadSlots
 
 
 @pytest.fixture

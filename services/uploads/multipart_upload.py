@@ -3,7 +3,7 @@
 Memory stays bounded whatever the object's size: one part being filled plus at most
 ``in_flight`` parts being sent, while the caller keeps reading its source. Any failure, or
 ``abort()``, aborts the upload on S3 so no part is left behind; :func:`abort_upload` is the
-one place an upload is aborted (see also :mod:`libs.upload_janitor`).
+one place an upload is aborted (see also :mod:`services.uploads.upload_janitor`).
 """
 
 from __future__ import annotations

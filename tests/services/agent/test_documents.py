@@ -1,9 +1,10 @@
-"""libs.documents: a material's chunks stored in order, read back a page at a time."""
+"""services.agent.documents: a material's chunks stored in order, read back a page at a time."""
 
 import pytest
 
-from libs import courses, documents
-from libs.documents import Chunk
+from libs import courses
+from services.agent import documents
+from services.agent.documents import Chunk
 from tests.conftest import held_material
 
 
