@@ -22,10 +22,11 @@ import psycopg
 from devstack.processes import ProcessTable
 from devstack.services import WORKER
 from devstack.stack import REPO, read_env_file
-from libs import courses, materials, queue
+from libs.jobs import queue
 from libs.platform.db import create_pool
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
+from libs.store import courses, materials
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"

@@ -39,10 +39,10 @@ from bench.course_read import ENV_FILE, lua_script, machine, remove_fixture, req
 from bench.course_read import Fixture as _Fixture
 from devstack.seed import made_up_structure
 from devstack.stack import read_env_file
-from libs import structure
 from libs.llm.registry import EMBEDDING_ACTION, load_registry
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, llm_overrides, load_settings
+from libs.store import structure
 from services.agent.check import submissions
 from services.agent.check.search import cache_key
 

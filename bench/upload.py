@@ -27,9 +27,9 @@ from pathlib import Path
 import psycopg
 
 from devstack.stack import REPO, read_env_file
-from libs import courses, materials
 from libs.platform.settings import load_settings
 from libs.platform.storage import create_storage
+from libs.store import courses, materials
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"

@@ -1,11 +1,11 @@
-"""Seeding a made-up course structure through libs.structure, for tests and benchmarks (the agent
+"""Seeding a made-up course structure through libs.store.structure, for tests and benchmarks (the agent
 writes real ones)."""
 
 from __future__ import annotations
 
 import psycopg
 
-from libs import structure
+from libs.store import structure
 
 
 def seed_structure(
@@ -23,7 +23,7 @@ def seed_structure(
 
 
 def made_up_structure(modules: int, lessons: int, concepts: int, exercises: int) -> list[dict]:
-    """A plausible structure of the given shape, as :func:`libs.structure.replace` takes it."""
+    """A plausible structure of the given shape, as :func:`libs.store.structure.replace` takes it."""
     return [
         {
             "title": f"Module {m + 1}",

@@ -16,12 +16,12 @@ import redis
 from psycopg_pool import ConnectionPool
 
 from devstack.stack import Ports, Stack, default_environment
-from libs import materials
 from libs.access.apikeys import NewKey
 from libs.platform.db import create_pool
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
+from libs.store import materials
 from services.auth import tenants
 from tests.fakes import course_model as fakes
 from tests.fakes.openai_server import FakeOpenAI

@@ -1,0 +1,3 @@
+"""Every process stands on these: settings, logging, the pool, Redis, S3 storage, the process
+runtime, gunicorn's config and the migration runner.
+"""

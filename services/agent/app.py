@@ -8,9 +8,9 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs import queue
 from libs.http.app import build_app
 from libs.http.health import Check
+from libs.jobs import queue
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
 from services.agent.routes import routes

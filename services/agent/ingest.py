@@ -14,10 +14,11 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import ConnectionPool
 
-from libs import materials, queue
 from libs.errors import NotFound
+from libs.jobs import queue
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
+from libs.store import materials
 from services.agent import documents
 from services.agent.documents import Chunk
 from services.agent.processors import files

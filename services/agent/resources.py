@@ -8,14 +8,15 @@ import falcon
 from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
-from libs import materials, queue, structure
 from libs.errors import Conflict, Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.http.validation import Choice, Object, json_body, validate
+from libs.jobs import queue
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.platform.settings import Settings
+from libs.store import materials, structure
 from services.agent import documents, structure_versions
 
 STRUCTURE_REQUEST = Object(

@@ -6,13 +6,14 @@ from __future__ import annotations
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs import materials, queue
 from libs.access.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
+from libs.jobs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
+from libs.store import materials
 from services.agent import documents, structure_versions
 from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch

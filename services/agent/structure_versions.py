@@ -11,9 +11,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from libs import courses
 from libs.errors import NotFound
 from libs.http.encoding import json_default
+from libs.store import courses
 
 _SUMMARY = "version, job_id, model, cost_usd, counts, created_at"
 _TIMESTAMP = {"type": "string", "format": "date-time"}

@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from psycopg_pool import ConnectionPool
 
-from libs import materials, queue, slide_mapping, structure
 from libs.errors import NotFound
+from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
+from libs.store import materials, slide_mapping, structure
 from services.agent import documents, structure_versions
 from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText
 

@@ -10,7 +10,7 @@ import socket
 import threading
 import uuid
 
-from libs import queue
+from libs.jobs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.db import create_pool

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from libs import courses, materials, structure
 from libs.http.encoding import json_default
+from libs.store import courses, materials, structure
 
 
 def build(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:

@@ -8,12 +8,12 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
-from libs import courses, materials, slide_mapping, structure
 from libs.http.openapi import Operations, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.http.validation import json_body, query, query_parameters, validate
 from libs.platform.storage import Storage
+from libs.store import courses, materials, slide_mapping, structure
 from services.courses import document, reports, slides
 from services.courses.course_changes import CourseChanges
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH

@@ -3,11 +3,11 @@ describe them), and the OpenAPI schemas of its answers."""
 
 from __future__ import annotations
 
-from libs import courses, slide_mapping, structure
 from libs.http.pagination import page_schema
 from libs.http.validation import Array, Day, Integer, Object, Text
-from libs.materials import MATERIAL_SCHEMA
-from libs.structure import TIMECODE_PATTERN
+from libs.store import courses, slide_mapping, structure
+from libs.store.materials import MATERIAL_SCHEMA
+from libs.store.structure import TIMECODE_PATTERN
 
 COURSE_INPUT = Object(
     {

@@ -1,4 +1,4 @@
-"""Validating a slide number ↔ video timecode batch (the pairs themselves live in libs.slide_mapping)."""
+"""Validating a slide number ↔ video timecode batch (the pairs themselves live in libs.store.slide_mapping)."""
 
 from __future__ import annotations
 

@@ -8,10 +8,10 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs import materials
 from libs.http.app import build_app
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
+from libs.store import materials
 from services.uploads.multipart_upload import stale_after_seconds
 from services.uploads.routes import MATERIALS, routes
 from services.uploads.upload_janitor import UploadJanitor

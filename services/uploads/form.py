@@ -13,9 +13,10 @@ import falcon
 from botocore.exceptions import BotoCoreError, ClientError
 from falcon.media.multipart import BodyPart, MultipartParseError
 
-from libs import filetypes, materials, urlpolicy
 from libs.errors import Invalid, Unavailable
 from libs.platform.storage import Storage
+from libs.sources import filetypes, urlpolicy
+from libs.store import materials
 from services.uploads.multipart_upload import MIN_THROUGHPUT, MultipartWriter, longest_upload_seconds
 from services.uploads.upload_janitor import UploadJanitor
 

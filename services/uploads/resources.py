@@ -1,4 +1,4 @@
-"""Material resources: HTTP in, calls to the form reader and ``libs.materials``, HTTP out."""
+"""Material resources: HTTP in, calls to the form reader and ``libs.store.materials``, HTTP out."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
-from libs import materials
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.platform.storage import Storage
+from libs.store import materials
 from services.uploads import form as material_form
 from services.uploads.upload_janitor import UploadJanitor
 from services.uploads.upload_slots import TooManyUploads, UploadSlots

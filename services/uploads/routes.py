@@ -5,11 +5,11 @@ from __future__ import annotations
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs import materials
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
 from libs.platform.storage import Storage
+from libs.store import materials
 from services.uploads.resources import MaterialCollection, MaterialItem
 from services.uploads.upload_janitor import UploadJanitor
 from services.uploads.upload_slots import UploadSlots

@@ -4,7 +4,7 @@ read back and listed, the student's progress, and concept search with its cached
 import pytest
 import requests
 
-from libs import structure
+from libs.store import structure
 from tests.fakes import course_model as fakes
 from tests.services.agent.check_helpers import exercise_ids, known_structure
 

@@ -23,9 +23,9 @@ import requests
 
 from devstack.processes import wait_until
 from devstack.stack import Stack
-from libs.materials import course_prefix
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
+from libs.store.materials import course_prefix
 from services.auth import tenants
 
 # An error answer must come within this (plus half a second for the client's side): a fault

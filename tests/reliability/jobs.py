@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.services import REPO, WORKER
-from libs import queue
+from libs.jobs import queue
 from libs.llm.providers import any_provider_configured
 from tests.fakes import course_model as fakes
 from tests.fakes.openai_server import FakeOpenAI, Request
@@ -198,7 +198,7 @@ def tone() -> bytes:
 
 def _lapse(context: Context, job_id: str) -> None:
     """Let the dead worker's lease run out: waited for on the local stack; expired at once
-    in ``make test``, whose budget has no room for the 30 s (tests/libs/test_queue.py waits
+    in ``make test``, whose budget has no room for the 30 s (tests/libs/jobs/test_queue.py waits
     one out for real)."""
     if context.quick:
         with context.connect() as conn:

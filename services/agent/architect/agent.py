@@ -24,7 +24,7 @@ OUTPUT_SHARE = 4
 
 @dataclass(frozen=True)
 class Outcome:
-    """A run's result: the course's fields and its modules in ``libs.structure.replace``'s
+    """A run's result: the course's fields and its modules in ``libs.store.structure.replace``'s
     format, what was dropped, the structuring model, and the cost of every call of the run
     (condensing included)."""
 

@@ -1,13 +1,13 @@
 """The answer checked before it is saved: references the materials do not have are dropped and
 counted, lessons without concepts and modules without lessons go, the rest is normalised to
-``libs.structure.replace``'s input."""
+``libs.store.structure.replace``'s input."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from libs.structure import DIFFICULTIES, EXERCISE_DIFFICULTY
+from libs.store.structure import DIFFICULTIES, EXERCISE_DIFFICULTY
 from services.agent.architect.materials import parse_timecode
 from services.agent.architect.references import References
 
@@ -18,7 +18,7 @@ DROPPED = ("timecodes", "slides", "web_references", "lessons_without_concepts", 
 
 @dataclass
 class Checked:
-    """The course's fields, its modules as ``libs.structure.replace`` takes them, and how many
+    """The course's fields, its modules as ``libs.store.structure.replace`` takes them, and how many
     of each kind of thing were dropped."""
 
     course: dict[str, Any]

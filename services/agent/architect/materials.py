@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from libs import structure
+from libs.store import structure
 
 TIMECODE_PATTERN = f"^{structure.TIMECODE_PATTERN}$"  # anchored, as JSON Schema patterns are not
 _TIMECODE = re.compile(TIMECODE_PATTERN)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from libs import slide_mapping, structure
-from libs.structure import DIFFICULTIES
+from libs.store import slide_mapping, structure
+from libs.store.structure import DIFFICULTIES
 from services.agent.architect.materials import TIMECODE_PATTERN
 
 

@@ -51,7 +51,7 @@ def data(text: str) -> str:
 
 def messages(exercise: dict, answer: str) -> tuple[str, str]:
     """The system and user messages grading ``answer`` to ``exercise`` (a
-    ``libs.structure.exercise`` row): the rules are fixed text, everything else is data."""
+    ``libs.store.structure.exercise`` row): the rules are fixed text, everything else is data."""
     return templates.load(PROMPT).render(
         user={
             "exercise": data(exercise["description"]),

@@ -8,10 +8,11 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
-from libs import queue, structure
 from libs.errors import NotFound
+from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
+from libs.store import structure
 from services.agent.check import grading, submissions
 
 log = logging.getLogger(__name__)

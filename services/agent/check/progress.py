@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from libs import courses, structure
+from libs.store import courses, structure
 from services.agent.check import submissions
 
 

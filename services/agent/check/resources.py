@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
-from libs import courses
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS, page_request, page_schema
 from libs.http.validation import (
@@ -23,6 +22,7 @@ from libs.http.validation import (
 )
 from libs.http.validation import validate as validate_body
 from libs.llm.registry import STRATEGIES
+from libs.store import courses
 from services.agent.check import submissions
 from services.agent.check.progress import progress
 from services.agent.check.search import METHODS, ConceptSearch

@@ -14,10 +14,10 @@ import unicodedata
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs import courses, structure
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.registry import EMBEDDING_ACTION
 from libs.llm.router import LlmRouter
+from libs.store import courses, structure
 
 log = logging.getLogger(__name__)
 EMBEDDING = "embedding"

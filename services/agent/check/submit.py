@@ -4,7 +4,7 @@ and the grade arrives later.
 
 The job is the safety net, held back from workers for the wait plus one LLM timeout: if the
 API's own grading finishes first it completes the still-queued job in the same transaction
-that stores the grade (:func:`libs.queue.complete_queued`), so a worker never grades it
+that stores the grade (:func:`libs.jobs.queue.complete_queued`), so a worker never grades it
 twice; if the API process dies or its grading fails, a worker grades it (services/agent/check/job.py).
 """
 
@@ -19,11 +19,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from psycopg_pool import ConnectionPool
 
-from libs import queue, structure
+from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.providers import require_a_provider
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
+from libs.store import structure
 from services.agent.check import grading, submissions
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable
 from pathlib import Path
 
-from libs.filetypes import ACCEPTED, extension  # one declaration of what each source_type accepts
+from libs.sources.filetypes import ACCEPTED, extension  # one declaration of what each source_type accepts
 from services.agent.documents import Chunk
 from services.agent.processors.errors import NotConfigured, UnreadableMaterial
 

@@ -20,7 +20,7 @@ from urllib3 import HTTPConnectionPool
 
 from libs.errors import Invalid
 from libs.platform.settings import Settings
-from libs.urlpolicy import check_public_url, is_public_address
+from libs.sources.urlpolicy import check_public_url, is_public_address
 from services.agent.documents import Chunk
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from libs import queue
+from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.providers import any_provider_configured
 from libs.llm.registry import EMBEDDING_DIMENSIONS

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 import psycopg
 
-from libs import courses, queue, structure
+from libs.jobs import queue
+from libs.store import courses, structure
 from services.agent.check import submissions
 from tests.fakes.course_model import embed_text
 

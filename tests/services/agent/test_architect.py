@@ -11,9 +11,10 @@ from decimal import Decimal
 
 import pytest
 
-from libs import courses, queue, structure
+from libs.jobs import queue
 from libs.llm.registry import Registry, parse_registry
 from libs.llm.router import LlmRouter
+from libs.store import courses, structure
 from services.agent.architect import ArchitectAgent, ContextTooLarge, MaterialText, NoMaterials, schema, templates
 from services.agent.architect.budget import request_tokens
 from services.agent.architect.check import check
@@ -310,7 +311,7 @@ def test_a_structure_keeps_real_references_and_drops_made_up_ones(make_agent, fa
     assert outcome.condensed == []
     assert [stage for stage, _ in stages] == ["building context", "structuring", "checking", "checking"]
     assert [percent for _, percent in stages] == sorted({percent for _, percent in stages})
-    # the outcome is what libs.structure.replace takes
+    # the outcome is what libs.store.structure.replace takes
     course_id = str(courses.create(db, tenant.id, {"title": "Python from zero"})["id"])
     assert structure.replace(db, tenant.id, course_id, outcome.modules) == {
         "modules": 1,

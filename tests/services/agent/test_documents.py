@@ -2,7 +2,7 @@
 
 import pytest
 
-from libs import courses
+from libs.store import courses
 from services.agent import documents
 from services.agent.documents import Chunk
 from tests.conftest import held_material

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from libs import structure
+from libs.store import structure
 from services.agent.check.resources import Search
 from services.agent.check.search import cache_key
 from tests.fakes import course_model as fakes

@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from libs import courses, queue
+from libs.jobs import queue
+from libs.store import courses
 from services.agent import structure_versions
 from tests.conftest import held_material, hold_job
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from libs import queue
+from libs.jobs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from services.agent.check import grading, submissions

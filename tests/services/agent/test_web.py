@@ -17,7 +17,7 @@ import pytest
 import requests.adapters
 
 from libs.platform.settings import Settings
-from libs.urlpolicy import is_public_address
+from libs.sources.urlpolicy import is_public_address
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 from services.agent.processors.web import fetch_page
 from tests.fakes.quiet_server import QuietHTTPServer

@@ -3,7 +3,7 @@ failed upload left nothing anywhere."""
 
 import pytest
 
-from libs import courses, materials
+from libs.store import courses, materials
 
 
 @pytest.fixture

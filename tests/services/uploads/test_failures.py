@@ -9,7 +9,7 @@ import urllib3
 from botocore.exceptions import EndpointConnectionError
 
 from devstack.processes import wait_until
-from libs import materials
+from libs.store import materials
 from services.uploads import form as material_form
 from services.uploads.upload_janitor import UploadJanitor
 from tests.services.uploads.conftest import assert_nothing_left

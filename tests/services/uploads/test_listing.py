@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from libs import materials
+from libs.store import materials
 
 
 @pytest.fixture

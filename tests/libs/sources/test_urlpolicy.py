@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from libs.errors import Invalid
-from libs.urlpolicy import check_public_url, is_public_address, parse_ipv4_host
+from libs.sources.urlpolicy import check_public_url, is_public_address, parse_ipv4_host
 
 ACCEPTED = [
     "https://example.com/page",

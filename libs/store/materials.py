@@ -14,10 +14,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import courses, queue, urlpolicy
 from libs.errors import NotFound
 from libs.http.pagination import PageRequest, page_of
+from libs.jobs import queue
 from libs.platform.storage import Storage
+from libs.sources import urlpolicy
+from libs.store import courses
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import materials
 from libs.errors import NotFound
 from libs.http.pagination import PageRequest, page_of
+from libs.store import materials
 
 # What a client may set; services/courses/schemas.py declares their limits
 EDITABLE = ("title", "description", "learning_goal")

@@ -1,4 +1,4 @@
-"""libs.queue against the session's PostgreSQL: claims, leases, retries, progress, wake-up, isolation.
+"""libs.jobs.queue against the session's PostgreSQL: claims, leases, retries, progress, wake-up, isolation.
 
 Claims are not per tenant: the stack's own worker is paused while these tests run, they use
 ``generate_structure`` jobs, judge only their own tenant's jobs, and let handlers finish any
@@ -23,9 +23,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from libs import queue
 from libs.errors import NotFound
-from libs.queue import Job, Permanent, Progress, Transient, Worker
+from libs.jobs import queue
+from libs.jobs.queue import Job, Permanent, Progress, Transient, Worker
 
 KIND = "generate_structure"
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import courses
+from libs.store import courses
 
 MAX_SLIDE = 100_000  # the highest slide number anything may name
 MAX_PAIRS = 10_000  # pairs in one mapping

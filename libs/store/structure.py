@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs import courses
 from libs.errors import NotFound
+from libs.store import courses
 
 DIFFICULTIES = ("easy", "medium", "hard")
 EXERCISE_DIFFICULTY = (1, 5)  # easiest, hardest: the exercises table's CHECK
@@ -87,7 +87,7 @@ def read_lesson(conn: psycopg.Connection, tenant_id: str, course_id: str, lesson
 
 
 def course_brief(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
-    """The course's own fields that frame its structure (see :func:`libs.courses.brief`)."""
+    """The course's own fields that frame its structure (see :func:`libs.store.courses.brief`)."""
     return courses.brief(conn, tenant_id, course_id)
 
 

@@ -1,9 +1,9 @@
-"""libs.materials: the key layout, status changes and the worker's read, per tenant."""
+"""libs.store.materials: the key layout, status changes and the worker's read, per tenant."""
 
 import pytest
 
-from libs import courses, materials
 from libs.errors import NotFound
+from libs.store import courses, materials
 from tests.conftest import held_material
 
 

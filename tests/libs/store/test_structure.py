@@ -1,11 +1,11 @@
-"""libs.structure: the one reader and writer of a course's modules, lessons, concepts, exercises."""
+"""libs.store.structure: the one reader and writer of a course's modules, lessons, concepts, exercises."""
 
 import psycopg
 import pytest
 
 from devstack.seed import made_up_structure
-from libs import courses, structure
 from libs.errors import NotFound
+from libs.store import courses, structure
 
 
 @pytest.fixture

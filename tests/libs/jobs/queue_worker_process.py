@@ -1,4 +1,4 @@
-"""A worker process for tests/libs/test_queue.py to SIGKILL mid-job (not a test module).
+"""A worker process for tests/libs/jobs/test_queue.py to SIGKILL mid-job (not a test module).
 
 Usage: python queue_worker_process.py CONNINFO WORKER_ID LEASE_SECONDS TENANT_ID
 
@@ -14,7 +14,7 @@ import time
 
 from psycopg_pool import ConnectionPool
 
-from libs.queue import Job, Progress, Worker
+from libs.jobs.queue import Job, Progress, Worker
 
 
 def main() -> None:
