@@ -22,7 +22,7 @@ import psycopg
 from devstack.processes import ProcessTable
 from devstack.services import WORKER
 from devstack.stack import REPO, read_env_file
-from libs.jobs import queue
+from libs.jobs import queue, runner
 from libs.platform.db import create_pool
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
@@ -106,7 +106,7 @@ def _child_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def noop_worker() -> int:
-    """``python -m bench.ingest noop-worker``: a real :class:`queue.Worker` whose only handler
+    """``python -m bench.ingest noop-worker``: a real :class:`runner.Worker` whose only handler
     (for the benchmark's kind) returns at once."""
     settings = load_settings(read_env_file(ENV_FILE))
     pool = create_pool(settings, name="bench-noop-worker", max_size=2)
@@ -117,7 +117,9 @@ def noop_worker() -> int:
             print(f"took a job that is not the benchmark's: {job.id}", flush=True)
         return {}
 
-    worker = queue.Worker(pool, settings.postgres_conninfo, {NOOP_KIND: handler}, worker_id=f"bench-noop:{os.getpid()}")
+    worker = runner.Worker(
+        pool, settings.postgres_conninfo, {NOOP_KIND: handler}, worker_id=f"bench-noop:{os.getpid()}"
+    )
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -9,12 +9,11 @@ from psycopg_pool import ConnectionPool
 from libs.access.scopes import CHECK_ONLY, PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
-from libs.jobs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
 from libs.store import materials
-from services.agent import documents, structure_versions
+from services.agent import documents, jobs, structure_versions
 from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch
 from services.agent.check.submit import Submitter
@@ -30,7 +29,7 @@ from services.agent.resources import (
 COURSE = "/api/v1/courses/{course_id:uuid}"
 
 SCHEMAS = {
-    "Job": queue.JOB_SCHEMA,
+    "Job": jobs.JOB_SCHEMA,
     "DocumentPage": {
         **page_schema(documents.CHUNK_SCHEMA),
         "required": ["material_id", "status", "items", "total", "limit", "next_cursor"],

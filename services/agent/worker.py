@@ -10,7 +10,7 @@ import socket
 import threading
 import uuid
 
-from libs.jobs import queue
+from libs.jobs import runner
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.db import create_pool
@@ -36,7 +36,7 @@ def main() -> int:
     grading = GradeSubmission(pool, router)
     # what a job that failed for good leaves behind: a material in error, a submission failed
     on_failed = {"ingest_material": ingestion.failed, "grade_submission": grading.failed}
-    worker = queue.Worker(
+    worker = runner.Worker(
         pool,
         settings.postgres_conninfo,
         {"ingest_material": ingestion, "generate_structure": Structuring(pool, router), "grade_submission": grading},

@@ -14,7 +14,8 @@ import time
 
 from psycopg_pool import ConnectionPool
 
-from libs.jobs.queue import Job, Progress, Worker
+from libs.jobs.queue import Job
+from libs.jobs.runner import Progress, Worker
 
 
 def main() -> None:

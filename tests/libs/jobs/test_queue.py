@@ -1,92 +1,22 @@
-"""libs.jobs.queue against the session's PostgreSQL: claims, leases, retries, progress, wake-up, isolation.
+"""libs.jobs.queue against the session's PostgreSQL: claims, leases, backoff, enqueue, isolation.
 
-Claims are not per tenant: the stack's own worker is paused while these tests run, they use
-``generate_structure`` jobs, judge only their own tenant's jobs, and let handlers finish any
-other tenant's job at once.
+Claims are not per tenant: the stack's own worker is paused while these tests run (conftest.py),
+they use ``generate_structure`` jobs, and judge only their own tenant's jobs.
 """
 
 from __future__ import annotations
 
 import collections
-import datetime
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from libs.errors import NotFound
 from libs.jobs import queue
-from libs.jobs.queue import Job, Permanent, Progress, Transient, Worker
-
-KIND = "generate_structure"
-ROOT = Path(__file__).resolve().parents[2]
-WORKER_SCRIPT = Path(__file__).with_name("queue_worker_process.py")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def queue_to_ourselves(stack) -> Iterator[None]:
-    """The stack's worker would take these tests' jobs: pause it for the module."""
-    stack.services.stop_worker()
-    yield
-    stack.services.start_worker()
-
-
-@pytest.fixture
-def tenant_id(tenant, db) -> Iterator[str]:
-    """The test's tenant; its jobs are deleted afterwards, so no later test's worker meets them."""
-    yield tenant.id
-    db.execute("DELETE FROM jobs WHERE tenant_id = %s", (tenant.id,))
-
-
-def wait_for(condition: Callable[[], object], *, timeout: float = 10.0, every: float = 0.02) -> object:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not true within {timeout} s")
-
-
-def only_for(tenant_id: str, handler: Callable[[Job, Progress], dict]) -> Callable[[Job, Progress], dict]:
-    """The handler for the test's tenant; any other tenant's job succeeds untouched."""
-    return lambda job, progress: handler(job, progress) if job.tenant_id == tenant_id else {}
-
-
-def run_until(worker: Worker, done: Callable[[], bool], *, timeout: float = 10.0) -> None:
-    """run_one until ``done()`` (other tests' jobs may be claimed first)."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "the job was not run in time"
-        if not worker.run_one():
-            time.sleep(0.02)
-
-
-def claim_job(conn: psycopg.Connection, worker_id: str, job_id: str, lease: float = 30) -> Job | None:
-    """Claim until this job (or nothing due) comes back; other tests' jobs may come first."""
-    while (job := queue.claim(conn, worker_id, [KIND], lease)) is not None:
-        if job.id == job_id:
-            return job
-    return None
-
-
-def expire_lease(db: psycopg.Connection, job_id: str) -> None:
-    # stands in for waiting out a lease (the SIGKILL test waits for a real one)
-    db.execute("UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = %s", (job_id,))
-
-
-def row(db: psycopg.Connection, job_id: str) -> dict:
-    cur = db.cursor(row_factory=dict_row)
-    return cur.execute("SELECT *, now() AS db_now FROM jobs WHERE id = %s", (job_id,)).fetchone()
+from services.agent.jobs import JOB_SCHEMA
+from tests.libs.jobs.helpers import KIND, claim_job, expire_lease, row
 
 
 def test_concurrent_claims_never_share_a_job(settings, db, tenant_id):
@@ -110,36 +40,6 @@ def test_concurrent_claims_never_share_a_job(settings, db, tenant_id):
     assert ids <= set(counts)
     rows = db.execute("SELECT status, attempts, count(*) FROM jobs WHERE tenant_id = %s GROUP BY 1, 2", (tenant_id,))
     assert rows.fetchall() == [("running", 1, 40)]
-
-
-def test_a_job_whose_worker_was_killed_runs_again_after_its_lease_expires(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND)
-    process = subprocess.Popen(
-        [sys.executable, str(WORKER_SCRIPT), settings.postgres_conninfo, "doomed", "1.5", tenant_id],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        wait_for(lambda: row(db, job_id)["stage"] == "sleeping", timeout=20)
-    finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    killed = row(db, job_id)
-    assert (killed["status"], killed["locked_by"], killed["attempts"]) == ("running", "doomed", 1)
-
-    rescued_at = []
-
-    def rescue(job: Job, progress: Progress) -> dict:
-        rescued_at.append(db.execute("SELECT now()").fetchone()[0])
-        return {"rescued": True}
-
-    rescuer = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, rescue)}, worker_id="rescuer")
-    run_until(rescuer, lambda: row(db, job_id)["status"] == "succeeded", timeout=15)
-
-    done = row(db, job_id)
-    assert rescued_at[0] >= killed["lease_expires_at"]  # not a moment before the dead worker's lease ran out
-    assert (done["attempts"], done["locked_by"], done["result"]) == (2, "rescuer", {"rescued": True})
-    assert done["started_at"] == killed["started_at"]  # the job's first start
 
 
 def test_a_second_claim_before_the_lease_expires_gets_nothing(pool, db, tenant_id):
@@ -175,56 +75,6 @@ def test_a_worker_that_lost_its_lease_cannot_write_the_job(pool, db, tenant_id):
         assert queue.get(conn, tenant_id, job_id)["result"] == {"fresh": True}
 
 
-def test_a_worker_that_loses_its_lease_mid_run_does_not_write_its_result(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND)
-    running, release = threading.Event(), threading.Event()
-
-    def slow(job: Job, progress: Progress) -> dict:
-        running.set()
-        release.wait(10)
-        return {"stale": True}
-
-    worker = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, slow)}, worker_id="slow")
-    thread = threading.Thread(target=run_until, args=(worker, running.is_set))
-    thread.start()
-    assert running.wait(10)
-    expire_lease(db, job_id)
-    with pool.connection() as conn:
-        assert claim_job(conn, "successor", job_id) is not None
-    release.set()
-    thread.join(10)
-    taken = row(db, job_id)
-    assert (taken["status"], taken["locked_by"], taken["result"]) == ("running", "successor", None)
-
-
-def test_transient_errors_are_retried_with_backoff_until_attempts_run_out(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND, max_attempts=2)
-    failed: list[tuple[str, str]] = []
-
-    def flaky(job: Job, progress: Progress) -> dict:
-        raise Transient("the language model answered 503")
-
-    worker = Worker(
-        pool,
-        settings.postgres_conninfo,
-        {KIND: only_for(tenant_id, flaky)},
-        worker_id="w",
-        on_failed=lambda job, message: failed.append((job.id, message)),
-    )
-    run_until(worker, lambda: row(db, job_id)["attempts"] == 1 and row(db, job_id)["status"] == "queued")
-    first = row(db, job_id)
-    assert first["error"] == "the language model answered 503"
-    assert first["run_after"] - first["db_now"] > datetime.timedelta(seconds=queue.BACKOFF_BASE_SECONDS / 2 - 1)
-    assert first["finished_at"] is None and failed == []
-
-    db.execute("UPDATE jobs SET run_after = now() WHERE id = %s", (job_id,))  # the backoff, fast-forwarded
-    run_until(worker, lambda: row(db, job_id)["status"] == "failed")
-    last = row(db, job_id)
-    assert (last["attempts"], last["error"]) == (2, "the language model answered 503")
-    assert last["finished_at"] is not None
-    assert failed == [(job_id, "the language model answered 503")]
-
-
 def test_backoff_grows_exponentially_with_jitter_up_to_a_cap():
     for attempts in range(1, 12):
         full = min(queue.BACKOFF_CAP_SECONDS, queue.BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
@@ -232,109 +82,6 @@ def test_backoff_grows_exponentially_with_jitter_up_to_a_cap():
         assert all(full / 2 <= delay <= full for delay in delays)
         assert len(delays) > 1
     assert queue.backoff(30) <= queue.BACKOFF_CAP_SECONDS
-
-
-def test_a_permanent_error_fails_at_once(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND, max_attempts=3)
-    failed: list[str] = []
-
-    def unreadable(job: Job, progress: Progress) -> dict:
-        raise Permanent("the file is not a readable PDF")
-
-    worker = Worker(
-        pool,
-        settings.postgres_conninfo,
-        {KIND: only_for(tenant_id, unreadable)},
-        worker_id="w",
-        on_failed=lambda job, message: failed.append(message),
-    )
-    run_until(worker, lambda: row(db, job_id)["status"] != "queued")
-    done = row(db, job_id)
-    assert (done["status"], done["attempts"], done["error"]) == ("failed", 1, "the file is not a readable PDF")
-    assert failed == ["the file is not a readable PDF"]
-
-
-def test_an_unexpected_exception_is_retried_and_its_text_stays_in_the_log(settings, pool, db, tenant_id, caplog):
-    job_id = queue.enqueue(db, tenant_id, KIND, max_attempts=2)
-
-    def buggy(job: Job, progress: Progress) -> dict:
-        raise KeyError("password=hunter2 in /srv/secret.conf")
-
-    worker = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, buggy)}, worker_id="w")
-    run_until(worker, lambda: row(db, job_id)["attempts"] == 1 and row(db, job_id)["status"] == "queued")
-    assert row(db, job_id)["error"] == "the job failed unexpectedly; it will be retried"
-    assert "hunter2" in caplog.text  # the traceback is logged for operators
-
-    db.execute("UPDATE jobs SET run_after = now() WHERE id = %s", (job_id,))
-    run_until(worker, lambda: row(db, job_id)["status"] == "failed")
-    assert row(db, job_id)["error"] == "the job failed unexpectedly"
-
-
-def test_a_job_whose_worker_died_on_its_last_attempt_fails(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND, max_attempts=1)
-    with pool.connection() as conn:
-        claim_job(conn, "died", job_id)
-    expire_lease(db, job_id)
-    failed: list[str] = []
-    worker = Worker(
-        pool,
-        settings.postgres_conninfo,
-        {KIND: lambda job, progress: {}},
-        worker_id="w",
-        on_failed=lambda job, message: failed.append(job.id),
-    )
-    run_until(worker, lambda: row(db, job_id)["status"] == "failed")
-    assert (row(db, job_id)["attempts"], row(db, job_id)["error"]) == (1, queue.WORKER_STOPPED)
-    assert failed == [job_id]
-
-
-def test_stage_and_progress_are_readable_through_get(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND)
-    release = threading.Event()
-
-    def extract(job: Job, progress: Progress) -> dict:
-        progress("extracting", 40)
-        release.wait(10)
-        return {"chunks": 3}
-
-    worker = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, extract)}, worker_id="w")
-    thread = threading.Thread(target=run_until, args=(worker, release.is_set))
-    thread.start()
-    try:
-        with pool.connection() as conn:
-            view = wait_for(lambda: (v := queue.get(conn, tenant_id, job_id))["stage"] == "extracting" and v)
-            assert (view["status"], view["progress"]) == ("running", 40)
-    finally:
-        release.set()
-        thread.join(10)
-    with pool.connection() as conn:
-        wait_for(lambda: queue.get(conn, tenant_id, job_id)["status"] == "succeeded")
-        done = queue.get(conn, tenant_id, job_id)
-    assert (done["progress"], done["result"]) == (100, {"chunks": 3})
-
-
-def test_a_burst_of_progress_is_throttled_and_the_latest_value_lands(settings, pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND)
-    release = threading.Event()
-
-    def busy(job: Job, progress: Progress) -> dict:
-        for percent in range(100):
-            progress("embedding", percent)
-        release.wait(10)
-        return {}
-
-    # a short lease: its keeper, renewing every 0.3 s, writes the throttled last value
-    worker = Worker(
-        pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, busy)}, worker_id="w", lease_seconds=0.9
-    )
-    thread = threading.Thread(target=run_until, args=(worker, release.is_set))
-    thread.start()
-    try:
-        wait_for(lambda: row(db, job_id)["progress"] == 99)
-        assert row(db, job_id)["stage"] == "embedding"
-    finally:
-        release.set()
-        thread.join(10)
 
 
 def test_every_transition_is_timestamped(settings, pool, db, tenant_id):
@@ -362,45 +109,6 @@ def test_every_transition_is_timestamped(settings, pool, db, tenant_id):
         assert (done["status"], done["error"], done["started_at"]) == ("succeeded", None, running["started_at"])
 
 
-class _IdleSignallingWorker(Worker):
-    """Tells the test when it has nothing to do and waits for a NOTIFY."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self.idle = threading.Event()
-
-    def _wait(self, listener: psycopg.Connection, stop: threading.Event) -> None:
-        self.idle.set()
-        super()._wait(listener, stop)
-
-
-def test_notify_wakes_an_idle_worker_at_once(settings, pool, db, tenant_id):
-    started: dict[str, float] = {}
-
-    def note(job: Job, progress: Progress) -> dict:
-        started[job.id] = time.monotonic()
-        return {}
-
-    worker = _IdleSignallingWorker(
-        pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, note)}, worker_id="w", poll_seconds=30
-    )
-    stop = threading.Event()
-    thread = threading.Thread(target=worker.run, args=(stop,))
-    thread.start()
-    try:
-        assert worker.idle.wait(10)
-        time.sleep(0.2)  # let it read when the next job is due and block on the socket: only a NOTIFY wakes it now
-        enqueued = time.monotonic()
-        job_id = queue.enqueue(db, tenant_id, KIND)  # autocommit: committed on return
-        wait_for(lambda: job_id in started, timeout=5)
-    finally:
-        stop.set()
-        thread.join(10)
-    latency = started[job_id] - enqueued
-    print(f"\nNOTIFY wake-up: job started {latency * 1000:.1f} ms after its commit (poll interval 30 s)")
-    assert latency < 2
-
-
 def test_enqueue_is_part_of_the_callers_transaction(pool, db, tenant_id):
     with pool.connection() as conn:
         with pytest.raises(RuntimeError), conn.transaction():
@@ -416,7 +124,7 @@ def test_get_is_tenant_isolated(pool, db, tenant_id, other_tenant):
     job_id = queue.enqueue(db, tenant_id, KIND, payload={"x": 1})
     with pool.connection() as conn:
         view = queue.get(conn, tenant_id, job_id)
-        assert set(view) == set(queue.JOB_SCHEMA["required"])
+        assert set(view) == set(JOB_SCHEMA["required"])
         for tenant, some_id in ((other_tenant.id, job_id), (tenant_id, str(uuid.uuid4())), (tenant_id, "nope")):
             with pytest.raises(NotFound):
                 queue.get(conn, tenant, some_id)
@@ -427,21 +135,3 @@ def test_oldest_queued_age_counts_due_jobs_only(pool, db, tenant_id):
     db.execute("UPDATE jobs SET run_after = now() - interval '1 minute' WHERE id = %s", (job_id,))
     with pool.connection() as conn:
         assert queue.oldest_queued_age_seconds(conn) >= 60
-
-
-def test_a_run_that_lost_its_job_can_neither_hold_it_nor_report_progress(pool, db, tenant_id):
-    job_id = queue.enqueue(db, tenant_id, KIND)
-    with pool.connection() as conn:
-        lapsed = claim_job(conn, "lapsed", job_id)
-        with conn.transaction():
-            queue.hold(conn, lapsed)  # still ours: the results may be written
-        expire_lease(db, job_id)
-        successor = claim_job(conn, "successor", job_id)
-        with pytest.raises(queue.LeaseLost), conn.transaction():
-            queue.hold(conn, lapsed)
-        with conn.transaction():
-            queue.hold(conn, successor)
-    progress = Progress(pool, job_id, "lapsed")
-    progress.lost.set()  # what the lease keeper does when a renewal finds the job gone
-    with pytest.raises(queue.LeaseLost):
-        progress("structuring", 60)
