@@ -26,8 +26,9 @@ from libs.jobs import queue, runner
 from libs.platform.db import create_pool
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
-from libs.store import courses, materials
+from libs.store import courses, material_objects
 from services.auth import tenants
+from services.uploads import intake
 
 ENV_FILE = REPO / ".data" / "local.env"
 MIB = 1024 * 1024
@@ -289,7 +290,7 @@ def ingest_one(
     path = workdir / filename
     generate(path)
     material_id = str(uuid.uuid4())
-    key = materials.object_key(tenant_id, course_id, material_id, filename)
+    key = material_objects.object_key(tenant_id, course_id, material_id, filename)
     keys.append(key)
     storage.client.upload_file(str(path), storage.bucket, key)
     worker = Child(f"worker-{filename}", [sys.executable, "-m", "services.agent.worker"], _child_env(env), workdir)
@@ -297,7 +298,7 @@ def ingest_one(
         worker.wait_for("worker started")
         time.sleep(0.5)  # its LISTEN connection is open and the queue drained: idle
         idle = worker.memory_mib("VmRSS")
-        material = materials.create_with_job(
+        material = intake.create_with_job(
             conn,
             tenant_id,
             material_id=material_id,

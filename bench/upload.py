@@ -29,7 +29,7 @@ import psycopg
 from devstack.stack import REPO, read_env_file
 from libs.platform.settings import load_settings
 from libs.platform.storage import create_storage
-from libs.store import courses, materials
+from libs.store import courses
 from services.auth import tenants
 
 ENV_FILE = REPO / ".data" / "local.env"
@@ -173,8 +173,11 @@ def main() -> int:
                 direct_seconds = upload_direct(storage, size)
                 rows.append((size, gateway_seconds, direct_seconds, baseline, peak))
         finally:
-            # the course's rows first, then its stored files, as the API's delete does
-            materials.delete_objects(storage, courses.delete(conn, str(tenant_id), str(course_id)))
+            # through the API, as a client would: rows, then the stored files
+            gone = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            gone.request("DELETE", f"/api/v1/courses/{course_id}", headers={"X-API-Key": key})
+            gone.getresponse().read()
+            gone.close()
             tenants.deactivate_tenant(conn, name)
     mib = 1024 * 1024
     print(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import secrets
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -17,8 +20,13 @@ from devstack.postgres import PG_SYSTEM_USER, Postgres
 from devstack.processes import ProcessTable, wait_until
 from devstack.redis import Redis
 from devstack.s3 import SeaweedS3
-from devstack.services import REPO, Services
+from devstack.services import REPO, WORKER, Services
+from libs.http.health import CACHE_SECONDS
 from libs.platform.settings import SERVICES
+
+# How long /health must answer 200 without a break for the stack to count as whole: longer than
+# each process behind the gateway caches its probes.
+STEADY_SECONDS = CACHE_SECONDS + 0.5
 
 __all__ = [
     "PG_SYSTEM_USER",
@@ -222,6 +230,44 @@ class Stack:
             "services_ready_seconds": self.services.ready_seconds,
         }
         (self.root / "run" / "startup.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    def wait_whole(self, *, timeout: float = 60) -> None:
+        """Until ``/health`` has answered 200 for :data:`STEADY_SECONDS` on end. One 200 may come
+        from a process that probed after a dependency came back while another still serves,
+        for up to its cache's second, the failure it saw just before: only a steady run of
+        200s says every process behind the gateway sees the stack whole."""
+        since: list[float] = []
+
+        def steady() -> bool:
+            if self.health()[0] != 200:
+                since.clear()
+                return False
+            since[:] = since or [time.monotonic()]
+            return time.monotonic() - since[0] > STEADY_SECONDS
+
+        wait_until(steady, timeout=timeout, what=f"/health to answer 200 for {STEADY_SECONDS:g} s on end")
+
+    def restore(self) -> None:
+        """Whatever a test or a scenario stopped or froze runs again: each process group
+        recorded here gets SIGCONT, and each part no longer running is started, in the order
+        :meth:`up` starts them. A whole stack is left as it is."""
+        for name in self.processes.names():
+            pid = self.processes.pid(name)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGCONT)
+        if self.postgres.postmaster_pid() is None:
+            self.start_postgres()
+        if not self.processes.running("redis"):
+            self.start_redis()
+        if not self.processes.running("seaweedfs"):
+            self.start_s3()
+        if not all(self.processes.running(name) for name in SERVICES):
+            self.start_services()
+        elif not self.processes.running(WORKER):
+            self.services.start_worker()
+        if not self.processes.running("nginx"):
+            self.start_gateway()
 
     def down(self) -> None:
         self.stop_gateway()

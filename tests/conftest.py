@@ -23,6 +23,7 @@ from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
 from libs.store import materials
 from services.auth import tenants
+from services.uploads import intake
 from tests.fakes import course_model as fakes
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -54,6 +55,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory, course_model: FakeOpenAI) ->
         yield instance
     finally:
         instance.down()
+
+
+@pytest.fixture
+def faults(stack: Stack) -> Iterator[Stack]:
+    """The shared stack, for a test that stops or freezes part of it. Afterwards, whatever the
+    test did or failed to undo, every part runs again and the whole stack answers before the
+    next test starts: one failure cannot fail the tests after it."""
+    yield stack
+    stack.restore()
+    stack.wait_whole()
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +177,7 @@ def held_material(db: psycopg.Connection, tenant_id: str, course_id: str, *, sta
     """A web material of the course in ``status`` whose ingestion job a test holds (the
     stack's worker would otherwise fetch its URL and move its status)."""
     with db.transaction():
-        row = materials.create_with_job(
+        row = intake.create_with_job(
             db,
             tenant_id,
             material_id=str(uuid.uuid4()),

@@ -1,6 +1,8 @@
 """The one owner of ``courses``: every statement on the table, whoever needs it (the courses
-service's CRUD, the structure and its versions, materials and the slide mapping hanging under
-a course). Every query takes the tenant id: another tenant's course does not exist."""
+service's CRUD, the structure and its versions and the slide mapping hanging under a course).
+Every query takes the tenant id: another tenant's course does not exist. It knows nothing of
+what hangs under a course: rows go with it by foreign key, and removing a course with its
+stored files is composed one layer up (services/courses/removal.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from psycopg.rows import dict_row
 
 from libs.errors import NotFound
 from libs.http.pagination import PageRequest, page_of
-from libs.store import materials
 
 # What a client may set; services/courses/schemas.py declares their limits
 EDITABLE = ("title", "description", "learning_goal")
@@ -67,12 +68,12 @@ def update(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dic
     return row
 
 
-def delete(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[str]:
-    """Delete the course and everything under it; return the S3 keys of its materials."""
-    keys = materials.keys_of_course(conn, tenant_id, course_id)
+def delete(conn: psycopg.Connection, tenant_id: str, course_id: str) -> None:
+    """Delete the course's row; every row under it goes with it (ON DELETE CASCADE). Its stored
+    files are the caller's to schedule first, in the same transaction (see
+    :func:`libs.store.materials.schedule_course_deletion`)."""
     if conn.execute("DELETE FROM courses WHERE id = %s AND tenant_id = %s", (course_id, tenant_id)).rowcount == 0:
         raise NotFound("No course with this id.")
-    return keys
 
 
 def page(conn: psycopg.Connection, tenant_id: str, request: PageRequest) -> dict:

@@ -18,7 +18,7 @@ from libs.errors import NotFound
 from libs.jobs import queue
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
-from libs.store import materials
+from libs.store import material_objects, materials
 from services.agent import documents
 from services.agent.documents import Chunk
 from services.agent.processors import files
@@ -69,7 +69,7 @@ class Ingestion:
             return web.fetch_page(material["source_url"], self._settings)
         with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:
             # streamed to disk by boto3 in parts: a 1 GiB video never sits in memory
-            path = Path(workdir) / materials.safe_name(material["filename"] or "file")
+            path = Path(workdir) / material_objects.safe_name(material["filename"] or "file")
             progress("downloading", 10)
             self._storage.client.download_file(self._storage.bucket, material["s3_key"], str(path))
             progress("extracting", 40)

@@ -13,8 +13,8 @@ from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.http.validation import json_body, query, query_parameters, validate
 from libs.platform.storage import Storage
-from libs.store import courses, materials, slide_mapping, structure
-from services.courses import document, reports, slides
+from libs.store import courses, slide_mapping, structure
+from services.courses import document, removal, reports, slides
 from services.courses.course_changes import CourseChanges
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
@@ -133,13 +133,9 @@ class CourseItem:
         self._cache.drop(str(course_id))  # this process's next read is fresh without waiting for NOTIFY
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
-        tenant, course = _tenant(req), str(course_id)
-        with self._pool.connection() as conn, conn.transaction():
-            keys = courses.delete(conn, tenant, course)
+        course = str(course_id)
+        removal.remove_course(self._pool, self._storage, _tenant(req), course)
         self._cache.drop(course)
-        # Rows are gone (committed) before objects: an object can outlive its row for a moment
-        # if S3 fails, never the reverse.
-        materials.delete_objects(self._storage, keys)
         resp.status = falcon.HTTP_204
 
 

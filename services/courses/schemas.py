@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from libs.http.pagination import page_schema
 from libs.http.validation import Array, Day, Integer, Object, Text
+from libs.schemas.material import MATERIAL_SCHEMA
 from libs.store import courses, slide_mapping, structure
-from libs.store.materials import MATERIAL_SCHEMA
 from libs.store.structure import TIMECODE_PATTERN
 
 COURSE_INPUT = Object(

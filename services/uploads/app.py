@@ -11,17 +11,20 @@ from psycopg_pool import ConnectionPool
 from libs.http.app import build_app
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
-from libs.store import materials
+from libs.store import material_objects
 from services.uploads.multipart_upload import stale_after_seconds
 from services.uploads.routes import MATERIALS, routes
 from services.uploads.upload_janitor import UploadJanitor
 
 
 def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.Redis, storage: Storage) -> falcon.App:
-    # This process's janitor: it aborts the uploads S3 was not there to abort, and sweeps up
-    # those a dead process left open.
+    # This process's janitor: it aborts the uploads S3 was not there to abort, sweeps up those
+    # a dead process left open, and deletes the stored files of deleted materials S3 refused.
     janitor = UploadJanitor(
-        storage, prefix=materials.ROOT_PREFIX, stale_after=stale_after_seconds(settings.max_upload_bytes)
+        storage,
+        prefix=material_objects.ROOT_PREFIX,
+        stale_after=stale_after_seconds(settings.max_upload_bytes),
+        pool=pool,
     )
     table = routes(
         pool,

@@ -13,8 +13,9 @@ from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.platform.storage import Storage
-from libs.store import materials
+from libs.store import courses, material_objects, materials
 from services.uploads import form as material_form
+from services.uploads import intake
 from services.uploads.upload_janitor import UploadJanitor
 from services.uploads.upload_slots import TooManyUploads, UploadSlots
 
@@ -78,13 +79,13 @@ class MaterialCollection:
         tenant, course = _tenant(req), str(course_id)
         request = page_request(req)
         with self._pool.connection() as conn:
-            materials.require_course(conn, tenant, course)
+            courses.require(conn, tenant, course)
             resp.media = materials.page(conn, tenant, course, request)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
         tenant, course = _tenant(req), str(course_id)
         with self._pool.connection() as conn:
-            materials.require_course(conn, tenant, course)  # 404 before a byte of the body is read
+            courses.require(conn, tenant, course)  # 404 before a byte of the body is read
         material_form.check_request(req, self._max)
         material_id = str(uuid.uuid4())
         try:
@@ -92,13 +93,13 @@ class MaterialCollection:
                 form = material_form.receive(
                     req,
                     self._storage,
-                    key_for=lambda filename: materials.object_key(tenant, course, material_id, filename),
+                    key_for=lambda filename: material_objects.object_key(tenant, course, material_id, filename),
                     max_upload_bytes=self._max,
                     janitor=self._janitor,
                 )
                 try:
                     with self._pool.connection() as conn:
-                        material = materials.create_with_job(
+                        material = intake.create_with_job(
                             conn,
                             tenant,
                             material_id=material_id,
@@ -149,5 +150,6 @@ class MaterialItem:
         self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID
     ) -> None:
         with self._pool.connection() as conn:
-            materials.delete(conn, self._storage, _tenant(req), str(course_id), str(material_id))
+            keys = materials.delete(conn, _tenant(req), str(course_id), str(material_id))
+        material_objects.delete_now(self._pool, self._storage, keys)
         resp.status = falcon.HTTP_204

@@ -9,6 +9,7 @@ from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
 from libs.platform.storage import Storage
+from libs.schemas.material import MATERIAL_SCHEMA
 from libs.store import materials
 from services.uploads.resources import MaterialCollection, MaterialItem
 from services.uploads.upload_janitor import UploadJanitor
@@ -31,7 +32,7 @@ SCHEMAS = {
             },
         },
     },
-    "Material": materials.MATERIAL_SCHEMA,
+    "Material": MATERIAL_SCHEMA,
     "MaterialPage": page_schema({"$ref": "#/components/schemas/Material"}),
 }
 

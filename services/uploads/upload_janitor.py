@@ -1,10 +1,17 @@
-"""Multipart uploads nobody will finish, aborted, so a failed upload leaves no parts behind.
+"""What a failed upload or a delete left in S3, cleaned up: one janitor thread per uploads process.
 
-Two kinds are left open: an upload that failed because S3 went away cannot abort itself then
-(:meth:`UploadJanitor.abort_later` takes it and retries until S3 answers), and a process that
-died mid-upload aborts nothing (:meth:`UploadJanitor.sweep`, at start and every few minutes,
-aborts whatever under the prefix is older than an upload may run). One janitor per process,
-on a daemon thread: it ends with the process, or earlier with :meth:`stop`.
+Three kinds of leftovers:
+- an upload that failed because S3 went away cannot abort itself then: :meth:`abort_later`
+  takes it and retries with backoff until S3 answers (for at most :data:`GIVE_UP_AFTER`; past
+  that, the sweep's turn);
+- a process that died mid-upload aborts nothing: :meth:`sweep`, at start and every few
+  minutes, aborts whatever under the prefix is older than an upload may run;
+- a deleted material's or course's stored files wait in the deletion outbox
+  (:mod:`libs.store.material_objects`) when S3 refused them: :meth:`drain_deletions` deletes
+  them, every few seconds while any is due.
+
+Each failure is logged (the first, then once a minute while it lasts), never swallowed. The
+thread is a daemon: it ends with the process, or earlier with :meth:`stop`.
 """
 
 from __future__ import annotations
@@ -15,28 +22,53 @@ import threading
 import time
 from collections.abc import Iterator
 
+import psycopg
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg_pool import ConnectionPool
+
 from libs.platform.storage import Storage
+from libs.store import material_objects
 from services.uploads.multipart_upload import abort_upload
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY = 300.0
-# Retries start fast and stay frequent: S3 usually returns within seconds, and an attempt
-# against a stopped endpoint costs a refused connection, once a second per process at most.
+# Retries start fast: S3 usually returns within seconds, and an attempt against a stopped
+# endpoint costs a refused connection. They back off to LONGEST_RETRY, and an abort still
+# failing after GIVE_UP_AFTER is left to the sweep, which finds every upload older than an
+# upload may run.
 FIRST_RETRY = 0.5
-LONGEST_RETRY = 1.0
+LONGEST_RETRY = 2.0
+GIVE_UP_AFTER = 3600.0
+# The deletion outbox is looked at this often (each retry of a key backs off on its own, in
+# the table); one indexed query per uploads process.
+DRAIN_EVERY = 2.0
+WARN_EVERY = 60.0
+_FAILURES = (BotoCoreError, ClientError, RuntimeError, psycopg.Error)
 
 
 class UploadJanitor:
-    def __init__(self, storage: Storage, *, prefix: str, stale_after: float, sweep_every: float = SWEEP_EVERY) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        prefix: str,
+        stale_after: float,
+        pool: ConnectionPool | None = None,
+        sweep_every: float = SWEEP_EVERY,
+        drain_every: float = DRAIN_EVERY,
+    ) -> None:
         self._storage = storage
         self._prefix = prefix
         self._stale_after = datetime.timedelta(seconds=stale_after)
+        self._pool = pool
         self._sweep_every = sweep_every
-        self._pending: set[tuple[str, str]] = set()
+        self._drain_every = drain_every
+        self._pending: dict[tuple[str, str], float] = {}  # (key, upload id) → when it was handed over
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
+        self._warned_at: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="upload-janitor", daemon=True)
 
     def start(self) -> None:
@@ -50,7 +82,7 @@ class UploadJanitor:
         """Abort this upload as soon as S3 answers (its own abort just failed)."""
         log.warning("could not abort the upload of %s; retrying in the background", key)
         with self._lock:
-            self._pending.add((key, upload_id))
+            self._pending.setdefault((key, upload_id), time.monotonic())
         self._wake.set()
 
     def sweep(self, now: datetime.datetime | None = None) -> int:
@@ -65,6 +97,17 @@ class UploadJanitor:
                 aborted += 1
         return aborted
 
+    def drain_deletions(self) -> int:
+        """Delete the stored files the deletion outbox holds due; how many went."""
+        if self._pool is None:
+            return 0
+        total = 0
+        while (deleted := material_objects.drain(self._pool, self._storage)) > 0:
+            total += deleted
+        if total:
+            log.info("deleted %d stored files of deleted materials", total)
+        return total
+
     def _open_uploads(self) -> Iterator[dict]:
         request = {"Bucket": self._storage.bucket, "Prefix": self._prefix}
         while True:
@@ -75,32 +118,59 @@ class UploadJanitor:
             request.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
 
     def _retry_pending(self) -> bool:
-        """Try each pending abort once; whether all are done."""
+        """Try each pending abort once; whether none is left."""
         with self._lock:
-            pending = list(self._pending)
-        for key, upload_id in pending:
+            pending = list(self._pending.items())
+        for (key, upload_id), since in pending:
             try:
                 abort_upload(self._storage, key, upload_id)
-            except Exception:  # S3 still away: the next round tries again
+            except _FAILURES as exc:
+                if time.monotonic() - since > GIVE_UP_AFTER:
+                    log.error(
+                        "gave up aborting the upload of %s after %.0f s (the sweep takes it): %s",
+                        key,
+                        GIVE_UP_AFTER,
+                        exc,
+                    )
+                    self._forget(key, upload_id)
+                    continue
+                self._warn("abort", f"aborts of {len(pending)} uploads still fail, retrying: {exc}")
                 return False
-            with self._lock:
-                self._pending.discard((key, upload_id))
+            self._forget(key, upload_id)
             log.info("aborted the upload of %s once S3 answered", key)
         return True
 
+    def _forget(self, key: str, upload_id: str) -> None:
+        with self._lock:
+            self._pending.pop((key, upload_id), None)
+
+    def _warn(self, what: str, message: str) -> None:
+        """Log a lasting failure when it starts, then once a minute: never silently, never a flood."""
+        now = time.monotonic()
+        if now - self._warned_at.get(what, float("-inf")) >= WARN_EVERY:
+            self._warned_at[what] = now
+            log.warning("upload janitor: %s", message)
+
     def _run(self) -> None:
-        delay, next_sweep = FIRST_RETRY, time.monotonic()  # the first sweep at start
+        delay, next_sweep, next_drain = FIRST_RETRY, time.monotonic(), time.monotonic()  # both at start
         while not self._stopped.is_set():
             self._wake.clear()
             if self._retry_pending():
                 delay, wait = FIRST_RETRY, None
             else:
                 wait, delay = delay, min(delay * 2, LONGEST_RETRY)
-            if time.monotonic() >= next_sweep:
+            now = time.monotonic()
+            if now >= next_drain:
+                try:
+                    self.drain_deletions()
+                except _FAILURES as exc:
+                    self._warn("drain", f"stored files of deleted materials wait for S3 or the database: {exc}")
+                next_drain = time.monotonic() + self._drain_every
+            if now >= next_sweep:
                 try:
                     self.sweep()
-                except Exception as exc:
+                except _FAILURES as exc:
                     log.warning("the sweep of abandoned uploads failed (%s); next in %.0f s", exc, self._sweep_every)
                 next_sweep = time.monotonic() + self._sweep_every
-            until_sweep = max(0.0, next_sweep - time.monotonic())
-            self._wake.wait(until_sweep if wait is None else min(wait, until_sweep))
+            until_next = max(0.0, min(next_sweep, next_drain) - time.monotonic())
+            self._wake.wait(until_next if wait is None else min(wait, until_next))

@@ -3,7 +3,7 @@
 import pytest
 
 from libs.errors import NotFound
-from libs.store import courses, materials
+from libs.store import courses, material_objects, materials
 from tests.conftest import held_material
 
 
@@ -15,9 +15,9 @@ def material(tenant, other_tenant, db):
 
 
 def test_object_keys_stay_under_their_material(material):
-    key = materials.object_key("t", "c", "m", "../../etc/pass wd.txt")
+    key = material_objects.object_key("t", "c", "m", "../../etc/pass wd.txt")
     assert key == "tenants/t/courses/c/materials/m/pass_wd.txt"
-    assert key.startswith(materials.course_prefix("t", "c"))
+    assert key.startswith(material_objects.course_prefix("t", "c"))
 
 
 def test_status_changes_and_the_workers_read(pool, material):

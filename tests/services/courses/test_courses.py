@@ -1,8 +1,11 @@
 import uuid
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
+from devstack.processes import wait_until
 from devstack.seed import seed_structure
+from libs.store import material_objects
 
 
 def test_create_course_answers_201_with_the_course(client, prep):
@@ -130,3 +133,44 @@ def test_bad_pagination_parameters_are_422(client, prep, params):
     result = client.simulate_get("/api/v1/courses", headers=prep, params=params)
     assert result.status_code == 422
     assert result.json["errors"][0]["field"] in params
+
+
+def test_a_course_deleted_while_s3_is_stopped_leaves_no_object_once_s3_is_back(
+    client, prep, course, tenant, db, storage, faults
+):
+    """The rows go at once (204); the stored file waits in the deletion outbox, and the uploads
+    service's janitor deletes it once S3 answers again."""
+    key = material_objects.object_key(tenant.id, course["id"], str(uuid.uuid4()), "notes.txt")
+    storage.client.put_object(Bucket=storage.bucket, Key=key, Body=b"notes")
+    db.execute(
+        "INSERT INTO source_materials (tenant_id, course_id, source_type, filename, s3_key) "
+        "VALUES (%s, %s, 'text', 'notes.txt', %s)",
+        (tenant.id, course["id"], key),
+    )
+    faults.stop_s3()
+    try:
+        assert client.simulate_delete(f"/api/v1/courses/{course['id']}", headers=prep).status_code == 204
+        assert db.execute("SELECT count(*) FROM source_materials WHERE course_id = %s", (course["id"],)).fetchone() == (
+            0,
+        )
+        assert db.execute("SELECT count(*) FROM object_deletions WHERE key = %s", (key,)).fetchone() == (1,)
+    finally:
+        faults.start_s3()
+    wait_until(
+        lambda: not _stored(storage, key),
+        timeout=30,
+        what="the janitor to delete the stored file",
+    )
+    wait_until(
+        lambda: db.execute("SELECT count(*) FROM object_deletions WHERE key = %s", (key,)).fetchone() == (0,),
+        timeout=10,
+        what="the outbox to forget it",
+    )
+
+
+def _stored(storage, key: str) -> bool:
+    """Whether S3 holds ``key`` (or cannot say yet: it is still starting)."""
+    try:
+        return storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=key).get("KeyCount", 0) > 0
+    except (BotoCoreError, ClientError):
+        return True

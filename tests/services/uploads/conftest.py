@@ -3,14 +3,18 @@ failed upload left nothing anywhere."""
 
 import pytest
 
-from libs.store import courses, materials
+from libs.store import courses, material_objects
 
 
 @pytest.fixture
 def course(tenant, db) -> dict:
     """A course with a key for it and the S3 prefix its materials go under."""
     course_id = str(courses.create(db, tenant.id, {"title": "x"})["id"])
-    return {"key": tenant.make_key().secret, "id": course_id, "prefix": materials.course_prefix(tenant.id, course_id)}
+    return {
+        "key": tenant.make_key().secret,
+        "id": course_id,
+        "prefix": material_objects.course_prefix(tenant.id, course_id),
+    }
 
 
 def assert_nothing_left(storage, db, course: dict) -> None:

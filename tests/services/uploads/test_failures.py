@@ -4,13 +4,15 @@ janitor's sweep aborts what a dead process left open."""
 
 import datetime
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import urllib3
 from botocore.exceptions import EndpointConnectionError
 
 from devstack.processes import wait_until
-from libs.store import materials
 from services.uploads import form as material_form
+from services.uploads import intake
 from services.uploads.upload_janitor import UploadJanitor
 from tests.services.uploads.conftest import assert_nothing_left
 
@@ -46,22 +48,47 @@ def test_database_refusing_the_row_deletes_the_stored_object(client, course, sto
     def failing_insert(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(materials, "create_with_job", failing_insert)
+    monkeypatch.setattr(intake, "create_with_job", failing_insert)
     result = upload(client, course, 3 * 1024 * 1024)
     assert result.status_code == 500
     assert_nothing_left(storage, db, course)
 
 
 def test_course_deleted_while_uploading_leaves_nothing(client, course, storage, db, monkeypatch):
-    real_create = materials.create_with_job
+    real_create = intake.create_with_job
 
     def delete_course_first(conn, tenant_id, **kwargs):
         db.execute("DELETE FROM courses WHERE id = %s", (course["id"],))
         return real_create(conn, tenant_id, **kwargs)
 
-    monkeypatch.setattr(materials, "create_with_job", delete_course_first)
+    monkeypatch.setattr(intake, "create_with_job", delete_course_first)
     assert upload(client, course, 1024 * 1024).status_code == 404
     assert_nothing_left(storage, db, course)
+
+
+def test_an_upload_finishing_while_its_course_is_being_deleted_is_404_and_leaves_nothing(
+    client, course, storage, settings, db
+):
+    """The course's delete has begun (its row locked and deleted, not yet committed) when the
+    upload's row goes in: the insert waits for the delete, then finds the course gone."""
+    with psycopg.connect(settings.postgres_conninfo) as deleting:
+        deleting.execute("DELETE FROM courses WHERE id = %s", (course["id"],))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            answer = pool.submit(upload, client, course, 1024 * 1024)
+            wait_until(lambda: _waits_for_a_lock(db), timeout=10, what="the upload's insert to wait for the delete")
+            deleting.commit()
+            result = answer.result(timeout=30)
+    assert result.status_code == 404, result.text
+    assert result.json["title"] == "Not found"
+    assert_nothing_left(storage, db, course)
+
+
+def _waits_for_a_lock(db) -> bool:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND query LIKE '%%INSERT INTO source_materials%%'"
+    )
+    return db.execute(query).fetchone()[0] > 0
 
 
 def _open_uploads(storage, prefix: str) -> list[str]:
@@ -77,7 +104,9 @@ def _answers(storage) -> bool:
     return True
 
 
-def test_an_upload_cut_by_s3_stopping_is_aborted_once_s3_returns(stack, client, course, storage, db, monkeypatch):
+def test_an_upload_cut_by_s3_stopping_is_aborted_once_s3_returns(
+    stack, faults, client, course, storage, db, monkeypatch
+):
     real_upload_part = storage.client.upload_part
 
     def stop_s3_at_the_second_part(**kwargs):

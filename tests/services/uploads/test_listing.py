@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from libs.store import materials
+from services.uploads import intake
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def course(tenant, db, pool):
     with pool.connection() as conn:
         ids = [
             str(
-                materials.create_with_job(
+                intake.create_with_job(
                     conn,
                     tenant_id,
                     material_id=str(uuid.uuid4()),

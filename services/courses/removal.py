@@ -1,0 +1,25 @@
+"""Removing a course with everything under it, its stored files included.
+
+The course's row is locked before its materials are read: a material being added waits for the
+lock (its foreign key check) and then finds the course gone, so no object can be added behind
+the reading's back. Its files are scheduled for deletion in the same transaction that deletes
+the rows, and deleted at once after the commit; what S3 refuses then (S3 down) the uploads
+service's janitor deletes once it answers.
+"""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from libs.platform.storage import Storage
+from libs.store import courses, material_objects, materials
+
+
+def remove_course(pool: ConnectionPool, storage: Storage, tenant_id: str, course_id: str) -> None:
+    """Delete the tenant's course, every row under it and its stored files;
+    :class:`~libs.errors.NotFound` for another tenant's or an unknown course."""
+    with pool.connection() as conn, conn.transaction():
+        courses.require(conn, tenant_id, course_id, lock=True)
+        keys = materials.schedule_course_deletion(conn, tenant_id, course_id)
+        courses.delete(conn, tenant_id, course_id)
+    material_objects.delete_now(pool, storage, keys)
