@@ -66,7 +66,7 @@ def test_the_smoke_test_passes_every_check_against_a_healthy_stack(stack, tenant
     assert verdicts == dict.fromkeys(["health", "no-key", "bad-key", "key", "openapi", "docs", "not-found"], "PASS")
 
 
-def test_the_smoke_test_fails_naming_health_while_redis_is_stopped(stack, tenant, curl):
+def test_the_smoke_test_fails_naming_health_while_redis_is_stopped(stack, faults, tenant, curl):
     key = tenant.make_key().secret
     health = f"{stack.gateway_url}/health"
     stack.stop_redis()

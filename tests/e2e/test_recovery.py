@@ -18,7 +18,7 @@ def wait_for_check(url: str, name: str, value: str, timeout: float = 30) -> requ
         time.sleep(0.3)
 
 
-def test_health_and_the_api_are_503_while_postgres_is_stopped_and_200_once_it_is_back(stack, tenant):
+def test_health_and_the_api_are_503_while_postgres_is_stopped_and_200_once_it_is_back(stack, faults, tenant):
     url = f"{stack.gateway_url}/health"
     key = {"X-API-Key": tenant.make_key().secret}
     stack.stop_postgres()
@@ -38,7 +38,7 @@ def test_health_and_the_api_are_503_while_postgres_is_stopped_and_200_once_it_is
     assert back.status_code == 200, back.text
 
 
-def test_health_is_503_while_redis_is_stopped_and_200_once_it_is_back(stack):
+def test_health_is_503_while_redis_is_stopped_and_200_once_it_is_back(stack, faults):
     url = f"{stack.gateway_url}/health"
     stack.stop_redis()
     try:
@@ -51,7 +51,7 @@ def test_health_is_503_while_redis_is_stopped_and_200_once_it_is_back(stack):
     assert back.status_code == 200, back.text
 
 
-def test_no_request_fails_on_a_stale_connection_after_postgres_restarts(stack, tenant):
+def test_no_request_fails_on_a_stale_connection_after_postgres_restarts(stack, faults, tenant):
     key = {"X-API-Key": tenant.make_key().secret}
     # the course list reads PostgreSQL on every request (the key itself may come from the cache)
     url = f"{stack.gateway_url}/api/v1/courses"

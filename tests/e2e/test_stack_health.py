@@ -43,7 +43,7 @@ def test_health_checks_every_service_and_dependency(stack):
     assert result.json()["checks"] == {name: "ok" for name in ("db", "redis", "s3", *SERVICES)}
 
 
-def test_health_is_503_naming_a_stuck_service_and_its_body_holds_no_internals(stack):
+def test_health_is_503_naming_a_stuck_service_and_its_body_holds_no_internals(stack, faults):
     master = stack.processes.pid("courses")
     assert master is not None
     os.killpg(master, signal.SIGSTOP)  # the whole gunicorn: master and workers

@@ -25,7 +25,7 @@ from devstack.processes import wait_until
 from devstack.stack import Stack
 from libs.platform.settings import Settings, load_settings
 from libs.platform.storage import Storage, create_storage
-from libs.store.materials import course_prefix
+from libs.store.material_objects import tenant_prefix
 from services.auth import tenants
 
 # An error answer must come within this (plus half a second for the client's side): a fault
@@ -130,8 +130,10 @@ class Context:
         return time.monotonic() - started
 
     def wait_healthy(self, *, timeout: float = 60) -> float:
+        """Seconds until every process behind the gateway sees the stack whole (see
+        :meth:`devstack.stack.Stack.wait_whole`)."""
         started = time.monotonic()
-        wait_until(lambda: self.health()[0] == 200, timeout=timeout, what="/health to answer 200")
+        self.stack.wait_whole(timeout=timeout)
         return time.monotonic() - started
 
 
@@ -267,7 +269,7 @@ def leftovers(context: Context, tenant_id: str) -> Leftovers:
         jobs = conn.execute(
             "SELECT count(*) FROM jobs WHERE tenant_id = %s AND kind = 'ingest_material'", (tenant_id,)
         ).fetchone()[0]
-    prefix = course_prefix(tenant_id, "x").split("courses/")[0]  # tenants/<id>/
+    prefix = tenant_prefix(tenant_id)
     client, bucket = context.storage.client, context.storage.bucket
     objects = [
         item["Key"]
