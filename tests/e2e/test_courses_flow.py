@@ -2,6 +2,8 @@
 
 import requests
 
+from tests.services.courses.reading import read_after_foreign_write
+
 
 def test_full_course_crud_through_the_gateway(stack, tenant):
     base = f"{stack.gateway_url}/api/v1/courses"
@@ -47,9 +49,12 @@ def test_cost_report_and_course_health_are_routed(stack, tenant):
     assert requests.get(f"{stack.gateway_url}/health/courses", timeout=10).json()["status"] == "ok"
 
 
-def test_every_courses_worker_serves_a_write_on_the_very_next_read(stack, tenant, db):
+def test_every_courses_worker_serves_a_write_within_moments_of_its_commit(stack, tenant, db):
     """Each gunicorn worker caches the document until PostgreSQL says the course changed: a
-    write through the API or straight in SQL shows on the next read, whichever worker serves it."""
+    write through the API or straight in SQL shows on the reads after it, whichever worker
+    serves them. (A read can reach a worker before PostgreSQL's listener backend has sent that
+    worker the notification, a window of milliseconds under load: reads are repeated up to
+    tests/services/courses/reading.py's bound.)"""
     from devstack.seed import seed_structure
 
     headers = {"X-API-Key": tenant.make_key().secret}
@@ -61,6 +66,12 @@ def test_every_courses_worker_serves_a_write_on_the_very_next_read(stack, tenant
                 assert http.get(course_url, headers=headers, timeout=10).status_code == 200
             title = f"Cached {round_number}"
             assert http.patch(course_url, json={"title": title}, headers=headers, timeout=10).status_code == 200
-            assert http.get(course_url, headers=headers, timeout=10).json()["title"] == title
+            read = read_after_foreign_write(
+                lambda: http.get(course_url, headers=headers, timeout=10).json(), lambda doc, t=title: doc["title"] == t
+            )
+            assert read["title"] == title
         seed_structure(db, tenant.id, course_url.rsplit("/", 1)[1], modules=1, lessons=1, concepts=1, exercises=0)
-        assert [m["title"] for m in http.get(course_url, headers=headers, timeout=10).json()["modules"]] == ["Module 1"]
+        read = read_after_foreign_write(
+            lambda: http.get(course_url, headers=headers, timeout=10).json(), lambda doc: bool(doc["modules"])
+        )
+        assert [m["title"] for m in read["modules"]] == ["Module 1"]

@@ -1,10 +1,11 @@
 """Reading a course after a write that did not go through the app under test.
 
-Such a write reaches the app's document cache as a PostgreSQL notification, which the server
-delivers to the listener as the writer's transaction commits — but an in-process test client
-can ask again within microseconds of the commit, before the listener's backend has sent it.
-Through the gateway a client cannot (tests/e2e: the very next read); here the read is repeated
-until the notification has arrived, within a bound far below anything a client could notice."""
+Such a write reaches a process's document cache as a PostgreSQL notification. The server
+signals the listening backends as the writer's transaction commits, but each backend sends the
+notification on its own time: a client can ask again (in process within microseconds, through
+the gateway under load within a millisecond or two) before it has arrived, and be served the
+version before the write. So the read is repeated until the notification has arrived, within a
+bound far below anything a client could notice."""
 
 import time
 from collections.abc import Callable
