@@ -46,32 +46,36 @@ class Services:
         longer than the four did in turn (measured: 1.5-1.7 s each at once). How long each
         took from its start to its first answer is kept in :attr:`ready_seconds`."""
         for name in SERVICES:
-            started = time.monotonic()
-            self.processes.start(
-                name,
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "-c",
-                    "python:libs.platform.gunicorn_config",
-                    "--bind",
-                    f"127.0.0.1:{self.ports[name]}",
-                    f"services.{name}.wsgi:app",
-                ],
-                env=self.env_for_services(),
-                cwd=REPO,
-            )
-            # the master binds before its workers boot: wait for a worker to answer
-            wait_until(
-                lambda n=name: answers(f"http://127.0.0.1:{self.ports[n]}/health/live"),
-                timeout=60,
-                what=f"the {name} service",
-                log=self.processes.log_path(name),
-                every=0.01,
-            )
-            self.ready_seconds[name] = round(time.monotonic() - started, 3)
+            self.start_service(name)
         self.start_worker()
+
+    def start_service(self, name: str) -> None:
+        """Start (or restart) one service under gunicorn and wait until a worker answers."""
+        started = time.monotonic()
+        self.processes.start(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:libs.platform.gunicorn_config",
+                "--bind",
+                f"127.0.0.1:{self.ports[name]}",
+                f"services.{name}.wsgi:app",
+            ],
+            env=self.env_for_services(),
+            cwd=REPO,
+        )
+        # the master binds before its workers boot: wait for a worker to answer
+        wait_until(
+            lambda: answers(f"http://127.0.0.1:{self.ports[name]}/health/live"),
+            timeout=60,
+            what=f"the {name} service",
+            log=self.processes.log_path(name),
+            every=0.01,
+        )
+        self.ready_seconds[name] = round(time.monotonic() - started, 3)
 
     def start_worker(self) -> None:
         """One job worker; more can run side by side (python -m services.agent.worker)."""

@@ -22,7 +22,7 @@ from devstack.redis import Redis
 from devstack.s3 import SeaweedS3
 from devstack.services import REPO, WORKER, Services
 from libs.http.health import CACHE_SECONDS
-from libs.platform.settings import SERVICES
+from libs.platform.settings import SERVICES, Settings
 
 # How long /health must answer 200 without a break for the stack to count as whole: longer than
 # each process behind the gateway caches its probes.
@@ -138,7 +138,11 @@ class Stack:
         self.redis = Redis(self.root, self.processes, self.ports.redis, persistent=persistent)
         self.s3 = SeaweedS3(self.root, env, self.processes, self.ports)
         self.services = Services(env, self.processes, self.ports.services)
-        self.gateway = Gateway(self.root, self.processes, self.ports.gateway, self.ports.services)
+        # the JSON body limit the services enforce, so the gateway's cap is the same number
+        max_json_bytes = int(env.get("MAX_JSON_BYTES") or Settings.max_json_bytes)
+        self.gateway = Gateway(
+            self.root, self.processes, self.ports.gateway, self.ports.services, max_json_bytes=max_json_bytes
+        )
 
     # each part on its own, for tests that stop and restart one
     def start_postgres(self) -> None:
@@ -262,9 +266,10 @@ class Stack:
             self.start_redis()
         if not self.processes.running("seaweedfs"):
             self.start_s3()
-        if not all(self.processes.running(name) for name in SERVICES):
-            self.start_services()
-        elif not self.processes.running(WORKER):
+        for name in SERVICES:
+            if not self.processes.running(name):
+                self.services.start_service(name)
+        if not self.processes.running(WORKER):
             self.services.start_worker()
         if not self.processes.running("nginx"):
             self.start_gateway()
