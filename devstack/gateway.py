@@ -14,8 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class Gateway:
-    def __init__(self, root: Path, processes: ProcessTable, port: int, upstreams: Mapping[str, int]) -> None:
+    def __init__(
+        self, root: Path, processes: ProcessTable, port: int, upstreams: Mapping[str, int], *, max_json_bytes: int
+    ) -> None:
         self.root = root
+        self.max_json_bytes = max_json_bytes
         self.home = root / "nginx"
         self.processes = processes
         self.port = port
@@ -28,6 +31,7 @@ class Gateway:
         values = {
             "GATEWAY_LISTEN": f"127.0.0.1:{self.port}",
             **{f"{name.upper()}_UPSTREAM": f"127.0.0.1:{port}" for name, port in self.upstreams.items()},
+            "MAX_JSON_BYTES": str(self.max_json_bytes),
         }
         template = (REPO / "gateway" / "templates" / "gateway.conf.template").read_text()
         rendered = re.sub(r"\$\{([A-Z_]+)\}", lambda m: values.get(m.group(1), m.group(0)), template)

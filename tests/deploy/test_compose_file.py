@@ -154,3 +154,11 @@ def test_services_reach_every_service_and_the_gateway_routes_to_each() -> None:
     assert {f"{s.upper()}_UPSTREAM" for s in SERVICES} <= set(gateway)
     template = (REPO / "gateway" / "templates" / "gateway.conf.template").read_text()
     assert set(re.findall(r"\$\{([A-Z_]+)\}", template)) <= set(gateway)
+
+
+def test_the_gateway_caps_json_bodies_at_the_services_own_limit() -> None:
+    # the same setting reaches both, with the same default when .env.prod does not set it
+    gateway = _services()["gateway"]["environment"]
+    assert gateway["MAX_JSON_BYTES"] == f"${{MAX_JSON_BYTES:-{Settings.max_json_bytes}}}"
+    template = (REPO / "gateway" / "templates" / "gateway.conf.template").read_text()
+    assert "client_max_body_size ${MAX_JSON_BYTES};" in template

@@ -100,8 +100,8 @@ def test_path_no_service_owns_is_json_404(gateway):
     assert result.json()["title"] == "Not found"
 
 
-def test_body_over_one_gib_is_refused_with_json_413_before_it_is_sent(gateway):
-    # Announce 2 GiB and send nothing: nginx must answer from the headers alone.
+def test_a_json_body_announced_over_the_limit_is_refused_with_json_413_before_it_is_sent(gateway):
+    # Announce 2 GiB to a JSON route and send nothing: nginx must answer from the headers alone.
     with socket.create_connection(("127.0.0.1", int(gateway.rsplit(":", 1)[1])), timeout=10) as sock:
         sock.sendall(
             b"POST /api/v1/auth/me HTTP/1.1\r\nHost: x\r\nContent-Length: 2147483648\r\n"
