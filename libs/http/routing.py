@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# The versioned root of the public API: route tables and Location headers start with it.
+API_PREFIX = "/api/v1"
+
 
 @dataclass(frozen=True)
 class Route:

@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 from libs.errors import Conflict, Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
+from libs.http.routing import API_PREFIX
 from libs.http.validation import Choice, Object, json_body, validate
 from libs.jobs import queue
 from libs.llm.providers import require_a_provider
@@ -110,7 +111,7 @@ class StructureRuns:
             # jobs_one_structure_run_per_course: the check and the insert cannot race
             raise Conflict("A structure run of this course is already queued or running; follow its job.") from None
         resp.status = falcon.HTTP_202
-        resp.location = f"/api/v1/jobs/{job_id}"
+        resp.location = f"{API_PREFIX}/jobs/{job_id}"
         resp.media = {"job_id": job_id}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from libs.access.scopes import PREP_OR_CHECK
+from libs.access.scopes import ALL_SCOPES, PREP_OR_CHECK
 from libs.http.routing import Route
 from services.auth.docs import OpenApiDocument, SwaggerAsset, SwaggerPage
 from services.auth.resources import CurrentKey
@@ -23,7 +23,7 @@ SCHEMAS = {
                 "properties": {
                     "prefix": {"type": "string"},
                     "label": {"type": "string"},
-                    "scopes": {"type": "array", "items": {"type": "string", "enum": ["prep", "check"]}},
+                    "scopes": {"type": "array", "items": {"type": "string", "enum": list(ALL_SCOPES)}},
                     "expires_at": {"type": "string", "format": "date-time", "nullable": True},
                 },
             },

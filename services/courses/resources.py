@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 from libs.http.openapi import Operations, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
+from libs.http.routing import API_PREFIX
 from libs.http.validation import json_body, query, query_parameters, validate
 from libs.platform.storage import Storage
 from libs.store import courses, slide_mapping, structure
@@ -45,7 +46,7 @@ class CourseCollection:
         with self._pool.connection() as conn:
             course = courses.create(conn, _tenant(req), fields)
         resp.status = falcon.HTTP_201
-        resp.location = f"/api/v1/courses/{course['id']}"
+        resp.location = f"{API_PREFIX}/courses/{course['id']}"
         resp.media = course
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -103,7 +103,7 @@ MODULE = obj(
         "learning_goal": NS,
         "expected_knowledge": STRINGS,
         "expected_skills": STRINGS,
-        "difficulty": {"type": "string", "nullable": True, "enum": ["easy", "medium", "hard", None]},
+        "difficulty": {"type": "string", "nullable": True, "enum": [*structure.DIFFICULTIES, None]},
         "lessons": {"type": "array", "items": {"$ref": "#/components/schemas/Lesson"}},
     }
 )

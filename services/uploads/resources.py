@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
+from libs.http.routing import API_PREFIX
 from libs.platform.storage import Storage
 from libs.store import courses, material_objects, materials
 from services.uploads import form as material_form
@@ -122,7 +123,7 @@ class MaterialCollection:
                 retry_after=exc.retry_after,
             ) from None
         resp.status = falcon.HTTP_201
-        resp.location = f"/api/v1/courses/{course}/materials/{material_id}"
+        resp.location = f"{API_PREFIX}/courses/{course}/materials/{material_id}"
         resp.media = material
 
 

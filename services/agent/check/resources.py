@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS, page_request, page_schema
+from libs.http.routing import API_PREFIX
 from libs.http.validation import (
     Choice,
     Integer,
@@ -65,7 +66,7 @@ def _tenant(req: falcon.Request) -> str:
 
 
 def _location(course_id: object, exercise_id: object, submission_id: object) -> str:
-    return f"/api/v1/courses/{course_id}/exercises/{exercise_id}/submissions/{submission_id}"
+    return f"{API_PREFIX}/courses/{course_id}/exercises/{exercise_id}/submissions/{submission_id}"
 
 
 class Submissions:
@@ -207,7 +208,7 @@ _TOTALS: dict[str, Any] = {
     "exercises": {"type": "integer", "minimum": 0},
     "attempted": {"type": "integer", "minimum": 0, "description": "Exercises with at least one submission"},
     "passed": {"type": "integer", "minimum": 0, "description": "Exercises with a passing submission"},
-    "best_score": {**_NULLABLE_INT, "minimum": 0, "maximum": 100},
+    "best_score": {**_NULLABLE_INT, "minimum": submissions.SCORE_RANGE[0], "maximum": submissions.SCORE_RANGE[1]},
 }
 _EXERCISE_RESULT = {
     "type": "object",

@@ -38,7 +38,7 @@ SCHEMA: dict[str, Any] = {
         "answer": {"type": "string"},
         "status": {"type": "string", "enum": list(STATUSES)},
         "job_id": {"type": "string", "format": "uuid", "nullable": True, "description": "The grading job"},
-        "score": {"type": "integer", "minimum": 0, "maximum": 100, "nullable": True},
+        "score": {"type": "integer", "minimum": SCORE_RANGE[0], "maximum": SCORE_RANGE[1], "nullable": True},
         "passed": {"type": "boolean", "nullable": True},
         "feedback": _NULLABLE_STRING,
         "criteria": {"type": "array", "items": CRITERION_SCHEMA, "nullable": True},
