@@ -7,13 +7,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pptx
+import pypdf
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 from pptx.shapes.base import BaseShape
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, EmptyFileError, FileNotDecryptedError
 
 from services.agent.documents import Chunk
-from services.agent.processors.errors import UnreadableMaterial
+from services.agent.processors.errors import UnreadableMaterial, raised_by
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,9 @@ def _open_pdf(file, path: Path) -> PdfReader:
     except DependencyError:
         log.warning("pypdf lacks a dependency to decrypt %s", path.name, exc_info=True)
         raise UnreadableMaterial("the PDF is encrypted in a way that cannot be read") from None
-    except Exception:
+    except Exception as exc:
+        if not raised_by(exc, pypdf):
+            raise
         log.warning("pypdf could not open %s", path.name, exc_info=True)
         raise UnreadableMaterial(PDF_DAMAGED) from None
 
@@ -61,13 +64,17 @@ def _open_pdf(file, path: Path) -> PdfReader:
 def _pdf_pages(reader: PdfReader) -> Iterator[Chunk]:
     try:
         count = len(reader.pages)
-    except Exception:
+    except Exception as exc:
+        if not raised_by(exc, pypdf):
+            raise
         log.warning("pypdf could not read the page tree", exc_info=True)
         raise UnreadableMaterial(PDF_DAMAGED) from None
     for number in range(1, count + 1):
         try:
             text = reader.pages[number - 1].extract_text().strip()
-        except Exception:
+        except Exception as exc:
+            if not raised_by(exc, pypdf):
+                raise
             # one broken page should not cost the reader the other hundred
             log.warning("pypdf could not read the text of page %d", number, exc_info=True)
             continue
@@ -86,7 +93,9 @@ def read_pptx(path: Path) -> list[Chunk]:
         presentation = pptx.Presentation(str(path))
         slides = (_slide(number, slide) for number, slide in enumerate(presentation.slides, start=1))
         chunks = [chunk for chunk in slides if chunk is not None]
-    except Exception:
+    except Exception as exc:
+        if not raised_by(exc, pptx):
+            raise
         log.warning("python-pptx could not read %s", path.name, exc_info=True)
         raise UnreadableMaterial(PPTX_DAMAGED) from None
     if not chunks:

@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
 from services.agent.documents import Chunk
-from services.agent.processors.errors import UnreadableMaterial
+from services.agent.processors.errors import UnreadableMaterial, raised_by
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,9 @@ def read_docx(path: Path) -> list[Chunk]:
     try:
         document = docx.Document(str(path))
         chunks = list(_docx_blocks(document.iter_inner_content()))
-    except Exception:
+    except Exception as exc:
+        if not raised_by(exc, docx):
+            raise
         log.warning("python-docx could not read %s", path.name, exc_info=True)
         raise UnreadableMaterial("the Word file could not be read: it is damaged or not a .docx") from None
     return _some(chunks)

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import pptx
+import pytest
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 from pptx.util import Inches
@@ -159,3 +160,24 @@ def test_pptx_that_is_not_a_zip_is_unreadable(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + bytes(range(256)))
     with unreadable("the PowerPoint file could not be read: it is damaged or not a .pptx"):
         read_pptx(path)
+
+
+def test_a_bug_of_ours_while_reading_a_pptx_is_no_damaged_file(tmp_path: Path, monkeypatch) -> None:
+    # the file is sound: an error raised by our own code must fail the job as the bug it is,
+    # not be told to the author as "the file is damaged"
+    def broken(number, slide):
+        raise AttributeError("a bug of ours")
+
+    monkeypatch.setattr("services.agent.processors.presentation._slide", broken)
+    with pytest.raises(AttributeError, match="a bug of ours"):
+        read_pptx(make_pptx(tmp_path / "a.pptx"))
+
+
+def test_a_bug_of_ours_while_reading_a_pdf_is_no_damaged_file(tmp_path: Path, monkeypatch) -> None:
+    def broken(reader):
+        raise TypeError("a bug of ours")
+        yield
+
+    monkeypatch.setattr("services.agent.processors.presentation._pdf_pages", broken)
+    with pytest.raises(TypeError, match="a bug of ours"):
+        read_pdf(make_pdf(tmp_path / "a.pdf", ["one page"]))

@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import docx
+import pytest
 
 from services.agent.documents import Chunk
 from services.agent.processors.text import read_docx, read_html, read_markdown, read_txt
@@ -250,3 +251,17 @@ def test_corrupt_docx_is_unreadable_in_plain_words(tmp_path: Path) -> None:
 def test_empty_docx_is_unreadable(tmp_path: Path) -> None:
     with unreadable("the Word file could not be read: it is damaged or not a .docx"):
         read_docx(write(tmp_path, "a.docx", b""))
+
+
+def test_a_bug_of_ours_while_reading_a_docx_is_no_damaged_file(tmp_path: Path, monkeypatch) -> None:
+    document = docx.Document()
+    document.add_paragraph("A sound file")
+    document.save(str(tmp_path / "a.docx"))
+
+    def broken(blocks):
+        raise KeyError("a bug of ours")
+        yield
+
+    monkeypatch.setattr("services.agent.processors.text._docx_blocks", broken)
+    with pytest.raises(KeyError, match="a bug of ours"):
+        read_docx(tmp_path / "a.docx")
