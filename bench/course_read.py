@@ -39,12 +39,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import redis
 
 from bench import wrk
 from bench.memory import pss_by_process_group
 from devstack.seed import seed_structure
 from devstack.stack import REPO, read_env_file
 from libs.platform.gunicorn_config import THREADS_BY_SERVICE
+from libs.platform.redis_client import create_redis
 from libs.platform.settings import SERVICES, load_settings
 from services.auth import tenants
 
@@ -158,7 +160,7 @@ def check_document(fixture: Fixture) -> int:
     return len(body)
 
 
-def remove_fixture(conn: psycopg.Connection, fixture: Fixture) -> None:
+def remove_fixture(conn: psycopg.Connection, redis_client: redis.Redis, fixture: Fixture) -> None:
     """Delete the course through the API and deactivate the tenant; only its row stays."""
     problems = []
     if fixture.course_id:
@@ -166,7 +168,7 @@ def remove_fixture(conn: psycopg.Connection, fixture: Fixture) -> None:
         if status != 204:
             problems.append(f"DELETE {fixture.course_path} answered {status}: {body[:200]!r}")
     try:
-        tenants.deactivate_tenant(conn, fixture.tenant)
+        tenants.deactivate_tenant(conn, redis_client, fixture.tenant)
     except Exception as exc:
         problems.append(f"could not deactivate tenant {fixture.tenant!r}: {exc}")
     for problem in problems:
@@ -340,7 +342,7 @@ def main() -> int:
                     )
         finally:
             Path(script).unlink(missing_ok=True)
-            remove_fixture(conn, fixture)
+            remove_fixture(conn, create_redis(settings.redis_url), fixture)
 
     print()
     print("\n".join(table(results, paths, connections)))

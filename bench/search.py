@@ -253,7 +253,7 @@ def main() -> int:
         finally:
             Path(script).unlink(missing_ok=True)
             redis_client.delete(key)
-            remove_fixture(conn, fixture)
+            remove_fixture(conn, create_redis(settings.redis_url), fixture)
 
     print()
     print(f"(a) search through the gateway, {CONCEPTS:,} concepts, limit {LIMIT}, query embedding cached")

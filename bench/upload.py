@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from devstack.stack import REPO, read_env_file
+from libs.platform.redis_client import create_redis
 from libs.platform.settings import load_settings
 from libs.platform.storage import create_storage
 from libs.store import courses
@@ -178,7 +179,7 @@ def main() -> int:
             gone.request("DELETE", f"/api/v1/courses/{course_id}", headers={"X-API-Key": key})
             gone.getresponse().read()
             gone.close()
-            tenants.deactivate_tenant(conn, name)
+            tenants.deactivate_tenant(conn, create_redis(settings.redis_url), name)
     mib = 1024 * 1024
     print(
         f"{'size':>8}  {'gateway s':>9} {'MiB/s':>7}  {'direct s':>8} {'MiB/s':>7}  {'ratio':>5}  "

@@ -26,6 +26,10 @@ from libs.access.auth import Principal
 EPOCH_KEY = "auth:epoch"
 
 
+# How long a service trusts a key it authenticated, unless the epoch moves first.
+TTL_SECONDS = 30.0
+
+
 def invalidate_cached_keys(client: redis.Redis) -> None:
     """Make every service drop the keys it has cached (after a revoke or a deactivation)."""
     client.set(EPOCH_KEY, secrets.token_hex(8))
@@ -47,7 +51,7 @@ class KeyCache:
         self,
         client: redis.Redis,
         *,
-        ttl: float = 30.0,
+        ttl: float = TTL_SECONDS,
         capacity: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -7,15 +7,15 @@ alone on its own line, so scripts can capture it.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 import psycopg
 import redis
 
-from libs.access.keycache import invalidate_cached_keys
 from libs.access.scopes import parse_scopes
 from libs.errors import DomainError
 from libs.platform.redis_client import create_redis
@@ -89,8 +89,9 @@ def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO, keys_changed: Callable[[], None]) -> None:
-    """Carry out one command; ``keys_changed`` runs after a key or tenant stops working."""
+def run(args: argparse.Namespace, conn: psycopg.Connection, redis_client: redis.Redis, out: TextIO) -> None:
+    """Carry out one command (revoking a key or deactivating a tenant tells the services
+    through ``redis_client`` to drop the keys they cached)."""
     match args.command:
         case "create-tenant":
             tenant_id = tenants.create_tenant(conn, args.name)
@@ -132,31 +133,20 @@ def run(args: argparse.Namespace, conn: psycopg.Connection, out: TextIO, keys_ch
                     file=out,
                 )
         case "revoke-key":
-            print(f"revoked key {tenants.revoke_key(conn, args.prefix)}", file=out)
-            keys_changed()
+            print(f"revoked key {tenants.revoke_key(conn, redis_client, args.prefix)}", file=out)
         case "deactivate-tenant":
-            tenants.deactivate_tenant(conn, args.name)
-            keys_changed()
+            tenants.deactivate_tenant(conn, redis_client, args.name)
             print(f"deactivated tenant {args.name!r}; all its keys stop working now", file=out)
 
 
-def _drop_cached_keys(settings: Settings) -> None:
-    """Services cache keys; tell them to look again. The database change stands either way."""
-    try:
-        invalidate_cached_keys(create_redis(settings.redis_url, timeout=3))
-    except redis.RedisError as exc:
-        print(
-            f"warning: could not reach Redis to tell services at once ({exc}); they stop accepting the key within 30 s",
-            file=sys.stderr,
-        )
-
-
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    # what the commands log (Redis out of reach after a revoke, say) is for the operator
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s", stream=sys.stderr)
     try:
         args = build_parser().parse_args(argv)
         settings: Settings = load_settings(os.environ if environ is None else environ)
         with psycopg.connect(settings.postgres_conninfo, autocommit=True) as conn:
-            run(args, conn, sys.stdout, lambda: _drop_cached_keys(settings))
+            run(args, conn, create_redis(settings.redis_url, timeout=3), sys.stdout)
     except (CliError, DomainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+import redis
 from psycopg import errors as pg_errors
 
 from libs.access.apikeys import NewKey, generate_key
+from libs.access.keycache import TTL_SECONDS as CACHE_TTL_SECONDS
+from libs.access.keycache import invalidate_cached_keys
 from libs.errors import Conflict, Invalid, NotFound
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX_MIN = len("cs_live_") + 4
 
@@ -129,8 +135,9 @@ def list_keys(conn: psycopg.Connection, tenant: str) -> list[KeySummary]:
     return [KeySummary(*row) for row in rows]
 
 
-def revoke_key(conn: psycopg.Connection, prefix: str) -> str:
-    """Revoke the one key whose display prefix starts with ``prefix``; return its prefix."""
+def revoke_key(conn: psycopg.Connection, redis_client: redis.Redis, prefix: str) -> str:
+    """Revoke the one key whose display prefix starts with ``prefix``, and make every service
+    drop the keys it has cached (:func:`forget_cached_keys`); return its prefix."""
     if len(prefix) < KEY_PREFIX_MIN or not prefix.startswith(("cs_live_", "cs_test_")):
         raise Invalid(f"prefix {prefix!r} is too short: give at least cs_live_ and 4 more characters")
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -147,10 +154,13 @@ def revoke_key(conn: psycopg.Connection, prefix: str) -> str:
         if revoked_at is not None:
             raise Conflict(f"key {full_prefix} is already revoked")
         conn.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", (key_id,))
+    forget_cached_keys(redis_client)
     return full_prefix
 
 
-def deactivate_tenant(conn: psycopg.Connection, name: str) -> None:
+def deactivate_tenant(conn: psycopg.Connection, redis_client: redis.Redis, name: str) -> None:
+    """Deactivate the tenant: every key of it stops working at once (the services' caches are
+    told, :func:`forget_cached_keys`)."""
     tenant_id = _tenant_id(conn, name)
     with conn.transaction():
         updated = conn.execute(
@@ -158,3 +168,20 @@ def deactivate_tenant(conn: psycopg.Connection, name: str) -> None:
         ).rowcount
     if not updated:
         raise Conflict(f"tenant {name!r} is already deactivated")
+    forget_cached_keys(redis_client)
+
+
+def forget_cached_keys(redis_client: redis.Redis) -> bool:
+    """After a key or tenant stopped working (committed): tell every service to drop the keys
+    it has cached, so the change holds on the next request. Whether Redis could be told; when
+    not, the change stands all the same and cached keys lapse within their TTL (logged)."""
+    try:
+        invalidate_cached_keys(redis_client)
+    except redis.RedisError as exc:
+        log.warning(
+            "could not reach Redis to tell the services at once (%s); they stop accepting the key within %.0f s",
+            exc,
+            CACHE_TTL_SECONDS,
+        )
+        return False
+    return True

@@ -45,8 +45,7 @@ def test_a_cached_key_is_served_without_asking_the_database_again(client, tenant
 def test_a_new_epoch_makes_a_revocation_take_effect_at_once(client, tenant, db, redis_client):
     key = tenant.make_key()
     assert me(client, key.secret) == 200
-    tenants.revoke_key(db, key.prefix)
-    invalidate_cached_keys(redis_client)
+    tenants.revoke_key(db, redis_client, key.prefix)
     assert me(client, key.secret) == 401
 
 
@@ -57,8 +56,7 @@ def test_a_revoked_key_with_a_stale_entry_spends_no_token_of_its_tenant(client, 
     bucket = f"ratelimit:{first.json['tenant']['id']}:check"
     before = redis_client.hgetall(bucket)
     assert before  # the first request did spend from this bucket
-    tenants.revoke_key(db, key.prefix)
-    invalidate_cached_keys(redis_client)
+    tenants.revoke_key(db, redis_client, key.prefix)
     assert me(client, key.secret) == 401
     # untouched, not even refilled: the script returned before reading the bucket
     assert redis_client.hgetall(bucket) == before

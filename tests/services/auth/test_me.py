@@ -1,5 +1,4 @@
 from libs.access.apikeys import generate_key
-from libs.access.keycache import invalidate_cached_keys
 from services.auth import tenants
 
 
@@ -36,8 +35,7 @@ def test_malformed_key_is_401(client):
 def test_revoked_key_is_401(client, tenant, db, redis_client):
     key = tenant.make_key()
     assert me(client, key.secret).status_code == 200
-    tenants.revoke_key(db, key.prefix)
-    invalidate_cached_keys(redis_client)  # what the CLI does after a revoke
+    tenants.revoke_key(db, redis_client, key.prefix)  # the services are told at once
     result = me(client, key.secret)
     assert result.status_code == 401
     assert "revoked" in result.json["description"]
@@ -55,8 +53,7 @@ def test_key_of_a_deactivated_tenant_is_401(client, tenant, db, redis_client):
     keys = [tenant.make_key(), tenant.make_key(("check",))]
     for key in keys:
         assert me(client, key.secret).status_code == 200  # now cached
-    tenants.deactivate_tenant(db, tenant.name)
-    invalidate_cached_keys(redis_client)
+    tenants.deactivate_tenant(db, redis_client, tenant.name)
     for key in keys:
         result = me(client, key.secret)
         assert result.status_code == 401
