@@ -11,10 +11,12 @@ from psycopg_pool import ConnectionPool
 from libs.access.auth import Authenticator
 from libs.access.keycache import KeyCache
 from libs.access.ratelimit import RateLimiter
+from libs.http import request_rules
 from libs.http.errors import install_error_handling
 from libs.http.health import Check, Health, database_check, liveness_check, redis_check, storage_check
 from libs.http.json_media import JsonMedia
 from libs.http.middleware import AccessControl, Cors, RequestContext
+from libs.http.request_rules import RequestRules
 from libs.http.routing import Route
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
@@ -95,12 +97,14 @@ def build_app(
     app = falcon.App(
         middleware=[
             RequestContext(),
+            RequestRules(),
             Cors(settings),
             AccessControl(Authenticator(pool), RateLimiter(redis_client), KeyCache(redis_client), route_scopes),
         ]
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.
     app.req_options.strip_url_path_trailing_slash = True
+    request_rules.apply(app)
     json_handler = JsonMedia(settings.max_json_bytes)
     app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler

@@ -25,8 +25,14 @@ PG_INT_MAX = 2**31 - 1
 # different set (ECMA's lacks U+001C-U+001F and U+0085 but has U+FEFF, Python's with re.ASCII
 # is six characters), so a published `\s` allowed values that Text.check refuses as blank.
 _WHITESPACE = r"\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_NO_NUL = r"^[^\u0000]*$"
-_NOT_BLANK = rf"^[^\u0000]*[^\u0000{_WHITESPACE}][^\u0000]*$"
+
+
+def _text_pattern(forbidden: str, *, not_blank: bool) -> str:
+    """The published pattern of a text: no NUL nor ``forbidden`` character, and when
+    ``not_blank`` one character at least that is not whitespace."""
+    banned = "\\u0000" + re.escape(forbidden)
+    return rf"^[^{banned}]*[^{banned}{_WHITESPACE}][^{banned}]*$" if not_blank else rf"^[^{banned}]*$"
+
 
 Problems = list[tuple[str, str]]
 
@@ -44,6 +50,9 @@ class Text:
     pattern_hint: str = ""
     description: str | None = None
     format: str | None = None  # OpenAPI's name for what the value is (an opaque "cursor", …)
+    # characters the value may not hold besides NUL (a path segment's "/", say); the schema's
+    # pattern says it too
+    forbidden: str = ""
 
     def schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
@@ -54,7 +63,7 @@ class Text:
         if self.pattern is not None:
             schema["pattern"] = f"^(?:{self.pattern})$"
         else:
-            schema["pattern"] = _NOT_BLANK if self.min_length else _NO_NUL
+            schema["pattern"] = _text_pattern(self.forbidden, not_blank=bool(self.min_length))
         return _finish(schema, self)
 
     def check(self, path: str, value: Any, problems: Problems) -> Any:
@@ -62,6 +71,8 @@ class Text:
             problems.append((path, "must be a string"))
         elif "\x00" in value:
             problems.append((path, "must not contain NUL characters"))
+        elif forbidden := sorted({c for c in value if c in self.forbidden}):
+            problems.append((path, f"must not contain {' or '.join(repr(c) for c in forbidden)}"))
         elif not _is_unicode(value):
             problems.append((path, "must be valid Unicode text (it holds a lone surrogate)"))
         elif len(value) > self.max_length:

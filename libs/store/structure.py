@@ -207,6 +207,15 @@ _EXERCISE = """SELECT e.id, e.lesson_id, e.description, e.reference_solution, e.
                 WHERE e.id = %(exercise)s AND e.course_id = %(course)s AND e.tenant_id = %(tenant)s"""
 
 
+def has_exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> bool:
+    """Whether the tenant's course has this exercise now."""
+    params = (exercise_id, course_id, tenant_id)
+    return (
+        conn.execute("SELECT 1 FROM exercises WHERE id = %s AND course_id = %s AND tenant_id = %s", params).fetchone()
+        is not None
+    )
+
+
 def exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> dict:
     """One exercise with what grading needs (description, criteria, reference solution);
     :class:`NotFound` unless it is in this tenant's course."""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs.errors import NotFound
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS, page_request, page_schema
 from libs.http.routing import API_PREFIX
@@ -23,7 +24,7 @@ from libs.http.validation import (
 )
 from libs.http.validation import validate as validate_body
 from libs.llm.registry import STRATEGIES
-from libs.store import courses
+from libs.store import courses, structure
 from services.agent.check import submissions
 from services.agent.check.progress import progress
 from services.agent.check.search import METHODS, ConceptSearch
@@ -35,7 +36,10 @@ STUDENT_ID = Text(
     max_length=submissions.STUDENT_ID_MAX,
     min_length=1,
     required=True,
-    description="The tenant's own opaque id of the student",
+    # it names a path segment (/students/{student_id}/progress): a "/" would make an id that
+    # can be stored but never read back
+    forbidden="/",
+    description="The tenant's own opaque id of the student (any text without '/')",
 )
 SUBMISSION_REQUEST = Object(
     {
@@ -116,7 +120,14 @@ class Submissions:
         tenant, course = _tenant(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             courses.require(conn, tenant, course)
-            resp.media = submissions.page(conn, tenant, course, str(exercise_id), student, request)
+            # the same 404 as a POST to an unknown exercise: no empty list for an id that never was
+            exercise = str(exercise_id)
+            if not (
+                structure.has_exercise(conn, tenant, course, exercise)
+                or submissions.submitted_to(conn, tenant, course, exercise)
+            ):
+                raise NotFound("No exercise with this id in this course.")
+            resp.media = submissions.page(conn, tenant, course, exercise, student, request)
 
 
 class Submission:

@@ -53,7 +53,12 @@ SCHEMA: dict[str, Any] = {
 }
 SCHEMA["required"] = list(SCHEMA["properties"])
 
-_VIEW = ", ".join(SCHEMA["properties"])
+# What the API shows of a submission (SCHEMA above): written out, so a column added to the
+# table is never published by accident; a test ties the two.
+_VIEW = (
+    "id, course_id, exercise_id, student_id, answer, status, job_id, score, passed, feedback, criteria, model,"
+    " provider, prompt_version, cost_usd, error, created_at, graded_at"
+)
 _INSERT = f"""
 INSERT INTO submissions (id, tenant_id, course_id, exercise_id, student_id, answer, job_id)
 VALUES (%(id)s, %(tenant)s, %(course)s, %(exercise)s, %(student)s, %(answer)s, %(job)s)
@@ -128,6 +133,17 @@ def get_of_exercise(
     if str(row["course_id"]) != course_id or str(row["exercise_id"]) != exercise_id:
         raise NotFound("No submission with this id.")
     return row
+
+
+def submitted_to(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> bool:
+    """Whether the tenant's students submitted answers to this exercise of the course."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM submissions WHERE exercise_id = %s AND course_id = %s AND tenant_id = %s LIMIT 1",
+            (exercise_id, course_id, tenant_id),
+        ).fetchone()
+        is not None
+    )
 
 
 def page(

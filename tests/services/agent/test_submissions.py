@@ -160,6 +160,8 @@ def test_a_job_the_api_did_not_finish_is_graded_by_the_worker(client, check_key,
         ({"student_id": "s", "answer": "a" * (submissions.ANSWER_MAX + 1)}, "answer"),
         ({"student_id": "s", "answer": "   "}, "answer"),
         ({"answer": "a"}, "student_id"),
+        # an id that names a path segment could be stored but its progress never read
+        ({"student_id": "class-1/alice", "answer": "a"}, "student_id"),
         ({"student_id": "s", "answer": "a", "strategy": "fast"}, "strategy"),
         ({"student_id": "s", "answer": "a", "score": 100}, "score"),
         ([], "body"),
@@ -212,6 +214,13 @@ def test_another_tenants_course_exercise_and_submission_are_404(client, db, tena
     owner = {"X-API-Key": tenant.make_key(("check",)).secret}
     assert client.simulate_post(url(course, str(uuid.uuid4())), headers=owner, json=body).status_code == 404
     assert client.simulate_get(url(course, str(uuid.uuid4()), mine), headers=owner).status_code == 404
+
+
+def test_an_unknown_exercise_is_404_to_a_list_as_to_a_submission(client, check_key, course):
+    unknown = url(course, str(uuid.uuid4()))
+    assert client.simulate_post(unknown, headers=check_key, json={"student_id": "s", "answer": "a"}).status_code == 404
+    listing = client.simulate_get(unknown, headers=check_key, params={"student_id": "s"})
+    assert listing.status_code == 404 and listing.json["title"] == "Not found"
 
 
 def test_submissions_need_the_check_scope(client, tenant, db, course, exercise):
