@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from devstack import strays
 from devstack.gateway import Gateway
 from devstack.ports import Ports, PortTaken, check_free, grpc_port, is_ephemeral
 from devstack.postgres import PG_SYSTEM_USER, Postgres
@@ -282,3 +283,5 @@ class Stack:
         self.stop_postgres()
         for name in self.processes.names():  # anything a newer version of the stack started
             self.processes.stop(name)
+        # and whatever no pid file names any more (see devstack/strays.py)
+        strays.stop(strays.stack_processes(self.root, REPO, self.ports.postgres))

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from devstack.services import REPO, WORKER
-from libs.jobs import queue
 from libs.llm.providers import any_provider_configured
 from tests.fakes import course_model as fakes
 from tests.fakes.openai_server import FakeOpenAI, Request
@@ -159,17 +158,11 @@ def wait_job(context: Context, key: str, job_id: str, *, timeout: float) -> dict
 
 
 def start_structure(context: Context, owner: Tenant, course_id: str) -> str:
-    """POST /structure; a stack whose API has no LLM configured (``make up`` without one)
-    answers 503, and the job is then queued as that route would, for the worker that has one."""
+    """POST /structure, on services that have a model (:func:`model_services`)."""
     answer = call(context, "POST", f"/api/v1/courses/{course_id}/structure", owner.key, json={})
-    if answer.status == 202:
-        return answer.body["job_id"]
-    if answer.status != 503:
+    if answer.status != 202:
         raise RuntimeError(f"POST /structure: {answer.status} {answer.body}")
-    with context.connect() as conn, conn.transaction():
-        return queue.enqueue(
-            conn, owner.id, "generate_structure", course_id=course_id, payload={"strategy": "default"}, max_attempts=2
-        )
+    return answer.body["job_id"]
 
 
 def structured_course(context: Context, owner: Tenant) -> tuple[str, str, str]:
@@ -230,7 +223,9 @@ def worker_kill(context: Context, report: Report) -> None:
     each job; the document's chunks are stored once, the structure written once."""
     owner = context.tenant()
     course_id = owner.course("Killed worker")
-    with llm_worker(context) as model:
+    # the API takes the structure run too: on a stack without a model (make up as a new user
+    # runs it) its services are restarted with one for the scenario, as isolation does
+    with model_services(context), llm_worker(context) as model:
         # a text material done first, so the structure has two materials to cite
         text = upload(context, owner.key, course_id, SAMPLE.name, SAMPLE.read_bytes(), "text")
         wait_job(context, owner.key, text.body["job_id"], timeout=60)

@@ -1,0 +1,80 @@
+"""Processes of a stack that its pid files no longer name: started by an earlier ``make up``, a
+test or a reliability scenario whose record was lost or overwritten, they would claim the next
+stack's jobs with the wrong settings. ``make down`` and ``make up`` stop them too.
+
+A process is the stack's when it works in the stack's data directory (PostgreSQL, Redis), names
+it on its command line (SeaweedFS, nginx), or is one of this checkout's Python services or
+workers (run from the checkout, ``services.…`` on its command line) whose environment points at
+the stack's PostgreSQL port. A shell or a one-off command with the same settings is neither.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _ancestors() -> set[int]:
+    """This process and its parents: never strays, whatever they look like."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        fields = _read(Path(f"/proc/{pid}/stat")).rsplit(b")", 1)[-1].split()
+        pid = int(fields[1]) if len(fields) > 1 else 0
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, that is: a zombie holds no port or file, and only its parent can reap it."""
+    fields = _read(Path(f"/proc/{pid}/stat")).rsplit(b")", 1)[-1].split()
+    return bool(fields) and fields[0] != b"Z"
+
+
+def stack_processes(root: Path, repo: Path, postgres_port: int) -> list[int]:
+    """Pids of every process that belongs to the stack of ``root`` (see the module docstring)."""
+    root, repo = root.resolve(), repo.resolve()
+    mine = _ancestors()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid in mine:
+            continue
+        argv = _read(entry / "cmdline").split(b"\0")
+        command = b" ".join(argv).decode(errors="replace")
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd == root or root in cwd.parents or str(root) + "/" in command:
+            found.append(pid)
+        elif cwd == repo and "services." in command and "python" in Path(argv[0].decode(errors="replace")).name:
+            environ = dict(line.split(b"=", 1) for line in _read(entry / "environ").split(b"\0") if b"=" in line)
+            if environ.get(b"POSTGRES_PORT") == str(postgres_port).encode():
+                found.append(pid)
+    return found
+
+
+def stop(pids: list[int], *, timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL whatever is left after ``timeout``."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        for pid in pids:  # reap our own children, so they do not linger as zombies
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
