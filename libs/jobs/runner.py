@@ -181,7 +181,11 @@ class Worker:
         with self._pool.connection() as conn:
             due_in = next_due_seconds(conn, self._kinds)
         # (a due job that claim skipped is held by another worker's claim for a moment: no busy loop)
-        timeout = self._poll if due_in is None else min(self._poll, max(due_in, 0.0) + 0.05)
+        self._listen(listener, stop, self._poll if due_in is None else min(self._poll, max(due_in, 0.0) + 0.05))
+
+    def _listen(self, listener: psycopg.Connection, stop: threading.Event, timeout: float) -> None:
+        """Block on the LISTEN connection for up to ``timeout`` seconds, until a NOTIFY of one of
+        our kinds (or ``stop``)."""
         deadline = time.monotonic() + timeout
         while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
             kinds = [n.payload for n in listener.notifies(timeout=min(left, self.stop_check_seconds), stop_after=1)]

@@ -4,14 +4,19 @@ bodies, malformed and oversized requests. Every answer is JSON, from nginx or fr
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import socket
+import struct
+import termios
 import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
+from devstack.processes import wait_until
+from libs.platform.gunicorn_config import THREADS_BY_SERVICE, WORKERS_BY_SERVICE
 from libs.platform.settings import Settings
 from tests.conftest import UPLOAD_LIMIT
 
@@ -75,19 +80,27 @@ def stalled_bodies(port: int, key: str, count: int) -> Iterator[list[socket.sock
             sock = socket.create_connection(("127.0.0.1", port), timeout=5)
             sockets.append(sock)
             sock.sendall(head + body)
+        for sock in sockets:
+            wait_until(lambda s=sock: _unacknowledged(s) == 0, timeout=5, what="the gateway to take the bytes")
         yield sockets
     finally:
         for sock in sockets:
             sock.close()
 
 
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes sent on ``sock`` that its peer has not acknowledged yet (Linux' SIOCOUTQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+
+
 def test_stalled_json_bodies_do_not_hold_the_courses_service(stack, tenant, other_tenant):
     port = gateway_port(stack)
     others = {"X-API-Key": other_tenant.make_key().secret}
     url = f"{stack.gateway_url}/api/v1/courses"
-    # twice the courses service's request threads (4 workers x 2 on 2 cores)
-    with stalled_bodies(port, tenant.make_key().secret, 16) as stalled, requests.Session() as http:
-        time.sleep(0.5)  # let nginx take every one of them
+    # twice the courses service's request threads, whatever this machine's core count made them
+    threads = WORKERS_BY_SERVICE["courses"] * THREADS_BY_SERVICE["courses"]
+    with stalled_bodies(port, tenant.make_key().secret, 2 * threads) as stalled, requests.Session() as http:
+        # every byte sent was taken by the gateway's side: each stalled request is there
         for _ in range(3):
             started = time.monotonic()
             listed = http.get(url, headers=others, timeout=10)

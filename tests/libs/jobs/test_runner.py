@@ -217,9 +217,11 @@ class _IdleSignallingWorker(Worker):
         super().__init__(*args, **kwargs)
         self.idle = threading.Event()
 
-    def _wait(self, listener: psycopg.Connection, stop: threading.Event) -> None:
+    def _listen(self, listener: psycopg.Connection, stop: threading.Event, timeout: float) -> None:
+        # set once it knows when the next job is due and blocks on the socket: from here
+        # only a NOTIFY wakes it before the poll interval
         self.idle.set()
-        super()._wait(listener, stop)
+        super()._listen(listener, stop, timeout)
 
 
 def test_notify_wakes_an_idle_worker_at_once(settings, pool, db, tenant_id):
@@ -237,7 +239,6 @@ def test_notify_wakes_an_idle_worker_at_once(settings, pool, db, tenant_id):
     thread.start()
     try:
         assert worker.idle.wait(10)
-        time.sleep(0.2)  # let it read when the next job is due and block on the socket: only a NOTIFY wakes it now
         enqueued = time.monotonic()
         job_id = queue.enqueue(db, tenant_id, KIND)  # autocommit: committed on return
         wait_for(lambda: job_id in started, timeout=5)

@@ -56,6 +56,9 @@ def test_a_run_over_done_materials_is_queued_with_202_and_its_job(agent, prep, d
     job = queue.get(db, tenant.id, result.json["job_id"])
     assert (job["kind"], str(job["course_id"])) == ("generate_structure", course)
     assert result.headers["location"] == f"/api/v1/jobs/{result.json['job_id']}"
+    # the strategy asked for is the one the worker will run
+    payload = db.execute("SELECT payload FROM jobs WHERE id = %s", (result.json["job_id"],)).fetchone()[0]
+    assert payload == {"strategy": "budget"}
 
 
 @pytest.mark.parametrize("body", [None, {}])
