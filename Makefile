@@ -17,7 +17,7 @@ ADMIN := $(LOCAL) $(PY) -m services.auth.cli
 MIGRATE := $(LOCAL) $(PY) -m libs.platform.migrate
 endif
 
-.PHONY: help up down status test lint format deps venv migrate rollback rollback-all \
+.PHONY: help up down status test test-fast lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
         backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability
 
@@ -45,6 +45,9 @@ status: venv ## which local processes run, and /health
 
 test: deps venv ## run the test suite against real Postgres, Redis, S3 and nginx
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv ## the tests that need no stack (readers, validation, deploy files): about 30 s, for the inner loop
+	@$(PY) -m pytest -m "not stack" -q $(PYTEST_ARGS)
 
 lint: venv ## ruff check and format check
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .

@@ -30,6 +30,14 @@ from tests.fakes.openai_server import FakeOpenAI
 UPLOAD_LIMIT = 24 * 1024 * 1024
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the stack (the ``stack`` fixture, directly or through
+    another), so ``make test-fast`` (``-m "not stack"``) runs the rest in seconds."""
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+
+
 @pytest.fixture(scope="session")
 def course_model() -> Iterator[FakeOpenAI]:
     """The OpenAI-compatible server the stack's agent talks to (see tests/fakes/course_model.py)."""
