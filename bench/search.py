@@ -42,7 +42,7 @@ from devstack.stack import read_env_file
 from libs.llm.registry import EMBEDDING_ACTION, load_registry
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, llm_overrides, load_settings
-from libs.store import structure
+from libs.store import concept_search, structure
 from services.agent.check import submissions
 from services.agent.check.search import cache_key
 
@@ -152,7 +152,7 @@ def graded_submissions(conn: psycopg.Connection, tenant_id: str, course_id: str)
 def sql_timings(conn: psycopg.Connection, tenant_id: str, course_id: str, vector: str, runs: int) -> dict:
     results: dict[str, dict] = {}
     # what the API runs for this course (the index), and the exact scan it would run for a small one
-    embedded = structure.embedded_concepts(conn, tenant_id, course_id)
+    embedded = concept_search.embedded_concepts(conn, tenant_id, course_id)
     for variant, count in (("hnsw index", embedded), ("sequential scan", 0)):
         # the exact path with index scans off: every distance computed and sorted
         exact = "SELECT set_config('enable_indexscan', 'off', true)"
@@ -162,7 +162,7 @@ def sql_timings(conn: psycopg.Connection, tenant_id: str, course_id: str, vector
             with conn.transaction():
                 if not count:
                     conn.execute(exact)
-                top = structure.search_similar(conn, tenant_id, course_id, vector, LIMIT, embedded=count)
+                top = concept_search.search_similar(conn, tenant_id, course_id, vector, LIMIT, embedded=count)
             times.append((time.perf_counter() - started) * 1000)
         with conn.transaction():
             conn.execute("SELECT set_config('enable_sort', 'off', true)" if count else exact)

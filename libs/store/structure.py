@@ -43,20 +43,20 @@ _LESSON_EXERCISES = f"""SELECT {_EXERCISE_COLUMNS}
                          ORDER BY position"""  # noqa: S608
 
 
-def _group(rows: list[dict], key: str) -> dict[object, list[dict]]:
+def group_rows(rows: list[dict], key: str) -> dict[object, list[dict]]:
     groups: dict[object, list[dict]] = {}
     for row in rows:
         groups.setdefault(row.pop(key), []).append(row)
     return groups
 
 
-def _nest(modules: list[dict], lessons: list[dict], **of_lesson: dict) -> list[dict]:
+def nest(modules: list[dict], lessons: list[dict], **of_lesson: dict) -> list[dict]:
     """``modules`` with their ``lessons``, each lesson given its lists of ``of_lesson`` (name →
     lesson id → rows), all in the order the rows came."""
     for lesson in lessons:
         for name, groups in of_lesson.items():
             lesson[name] = groups.get(lesson["id"], [])
-    lessons_by_module = _group(lessons, "module_id")
+    lessons_by_module = group_rows(lessons, "module_id")
     for module in modules:
         module["lessons"] = lessons_by_module.get(module["id"], [])
     return modules
@@ -69,9 +69,9 @@ def read(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]
     cur = conn.cursor(row_factory=dict_row)
     modules = cur.execute(_MODULES, params).fetchall()
     lessons = cur.execute(_LESSONS, params).fetchall()
-    concepts = _group(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
-    exercises = _group(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
-    return _nest(modules, lessons, concepts=concepts, exercises=exercises)
+    concepts = group_rows(cur.execute(_CONCEPTS, params).fetchall(), "lesson_id")
+    exercises = group_rows(cur.execute(_EXERCISES, params).fetchall(), "lesson_id")
+    return nest(modules, lessons, concepts=concepts, exercises=exercises)
 
 
 def read_lesson(conn: psycopg.Connection, tenant_id: str, course_id: str, lesson_id: str) -> dict:
@@ -200,7 +200,7 @@ def replace(
     return {name: len(batch) for name, batch in rows.items()}
 
 
-# --- the check scope: an exercise to grade, and concept search --------------------------------
+# --- one exercise, for grading ---------------------------------------------------------------
 
 _EXERCISE = """SELECT e.id, e.lesson_id, e.description, e.reference_solution, e.grading_criteria, e.difficulty
                  FROM exercises e
@@ -224,111 +224,3 @@ def exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_
     if row is None:
         raise NotFound("No exercise with this id in this course.")
     return row
-
-
-# What a search hit shows: the concept with its references, and where it is taught.
-_HIT = """c.id, c.title, c.definition, c.timecodes, c.slide_references, c.web_references,
-          l.id AS lesson_id, l.title AS lesson_title, l.video_start_timecode, l.slide_start,
-          m.id AS module_id, m.title AS module_title"""
-_HIT_JOINS = """JOIN lessons l ON l.id = c.lesson_id AND l.tenant_id = %(tenant)s
-                JOIN modules m ON m.id = l.module_id AND m.tenant_id = %(tenant)s"""
-# Counted up to a cap: past it the exact answer does not matter, and counting stops there.
-_EMBEDDED = """SELECT count(*) FROM (SELECT 1 FROM concepts
-                WHERE course_id = %s AND tenant_id = %s AND embedding IS NOT NULL LIMIT %s) embedded"""
-# Up to this many embedded concepts a course is searched exactly (its rows through
-# concepts_course_idx, every distance computed and sorted: about 10 ms for a thousand 1536-
-# dimension vectors); past it through the HNSW index. The planner cannot make this choice
-# itself: it prices a vector distance like an integer comparison, so it sorts a 10 000-concept
-# course (~80 ms) rather than walk the graph (~3 ms).
-EXACT_SEARCH_MAX = 1000
-# The inner query is the one the HNSW index (concepts_embedding_idx) can serve: ORDER BY the
-# distance LIMIT k. The index holds every course's concepts, so the course filter applies
-# after it; iterative scanning (pgvector 0.8) keeps reading the graph until k rows of this
-# course are found, instead of returning fewer.
-_SIMILAR = f"""
-SELECT {_HIT}, 1 - c.distance AS score
-  FROM (SELECT id, lesson_id, position, title, definition, timecodes, slide_references, web_references,
-               embedding <=> %(vector)s::vector AS distance
-          FROM concepts
-         WHERE course_id = %(course)s AND tenant_id = %(tenant)s AND embedding IS NOT NULL
-         ORDER BY embedding <=> %(vector)s::vector
-         LIMIT %(limit)s) c
-  {_HIT_JOINS}
- ORDER BY c.distance, c.id
-"""  # noqa: S608 (constants only)
-# For a big course: sorting every distance is priced out, so the plan is the index's walk.
-_INDEX_SEARCH = (
-    "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true),"
-    " set_config('enable_sort', 'off', true)"
-)
-# The expression of migrations/0011's GIN index, word for word, so the index serves it. Words
-# are ORed (plainto_tsquery ANDs them): a student's question shares some words with a concept,
-# rarely all; ts_rank puts concepts matching more of them first.
-FTS_DOCUMENT = "to_tsvector('simple'::regconfig, c.title || ' ' || c.definition)"
-_TEXT = f"""
-SELECT {_HIT}, ts_rank({FTS_DOCUMENT}, q.query)::float8 AS score
-  FROM concepts c
-  CROSS JOIN (SELECT replace(plainto_tsquery('simple'::regconfig, %(q)s)::text, '&', '|')::tsquery AS query) q
-  {_HIT_JOINS}
- WHERE c.course_id = %(course)s AND c.tenant_id = %(tenant)s AND {FTS_DOCUMENT} @@ q.query
- ORDER BY score DESC, m.position, l.position, c.position
- LIMIT %(limit)s
-"""  # noqa: S608 (constants only)
-
-
-def embedded_concepts(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
-    """How many of the course's concepts have an embedding, counted up to
-    ``EXACT_SEARCH_MAX + 1`` (0: search falls back to full text)."""
-    return conn.execute(_EMBEDDED, (course_id, tenant_id, EXACT_SEARCH_MAX + 1)).fetchone()[0]
-
-
-def search_similar(
-    conn: psycopg.Connection, tenant_id: str, course_id: str, vector: str, limit: int, *, embedded: int
-) -> list[dict]:
-    """The course's ``limit`` concepts nearest ``vector`` (pgvector's text form, ``[0.1,…]``)
-    by cosine distance, best first, each with ``score`` = cosine similarity; exact up to
-    :data:`EXACT_SEARCH_MAX` ``embedded`` concepts (:func:`embedded_concepts`), through the
-    HNSW index past it. Run it inside a transaction: the index's settings last as long."""
-    if embedded > EXACT_SEARCH_MAX:
-        conn.execute(_INDEX_SEARCH, (str(max(40, 2 * limit)),))
-    params = {"tenant": tenant_id, "course": course_id, "vector": vector, "limit": limit}
-    return conn.cursor(row_factory=dict_row).execute(_SIMILAR, params).fetchall()
-
-
-def search_text(conn: psycopg.Connection, tenant_id: str, course_id: str, q: str, limit: int) -> list[dict]:
-    """PostgreSQL full-text search over the course's concept titles and definitions, best
-    first, each with ``score`` = ts_rank."""
-    params = {"tenant": tenant_id, "course": course_id, "q": q, "limit": limit}
-    return conn.cursor(row_factory=dict_row).execute(_TEXT, params).fetchall()
-
-
-# --- a student's progress: the outline, and the concepts of the lessons to review ------------
-
-_OUTLINE_MODULES = """SELECT id, title FROM modules
-                       WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_OUTLINE_LESSONS = """SELECT id, module_id, title, video_start_timecode, slide_start FROM lessons
-                       WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_OUTLINE_EXERCISES = """SELECT lesson_id, id FROM exercises
-                         WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_CONCEPTS_OF_LESSONS = """SELECT lesson_id, id, title, timecodes, slide_references FROM concepts
-                           WHERE lesson_id = ANY(%(lessons)s) AND tenant_id = %(tenant)s ORDER BY position"""
-
-
-def outline(conn: psycopg.Connection, tenant_id: str, course_id: str) -> list[dict]:
-    """The course's modules → lessons (title, where the lesson starts) → exercise ids, in order:
-    what progress needs, without the concepts' and exercises' texts that :func:`read` carries."""
-    params = {"course": course_id, "tenant": tenant_id}
-    cur = conn.cursor(row_factory=dict_row)
-    modules = cur.execute(_OUTLINE_MODULES, params).fetchall()
-    lessons = cur.execute(_OUTLINE_LESSONS, params).fetchall()
-    exercises = _group(cur.execute(_OUTLINE_EXERCISES, params).fetchall(), "lesson_id")
-    ids = {lesson: [row["id"] for row in rows] for lesson, rows in exercises.items()}
-    return _nest(modules, lessons, exercises=ids)
-
-
-def concepts_of_lessons(conn: psycopg.Connection, tenant_id: str, lesson_ids: Sequence[object]) -> dict:
-    """Lesson id → its concepts (id, title, timecodes, slide references), in order."""
-    if not lesson_ids:
-        return {}
-    params = {"lessons": list(lesson_ids), "tenant": tenant_id}
-    return _group(conn.cursor(row_factory=dict_row).execute(_CONCEPTS_OF_LESSONS, params).fetchall(), "lesson_id")

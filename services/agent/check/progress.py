@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from libs.store import courses, structure
+from libs.store import courses, progress_outline
 from services.agent.check import submissions
 
 
@@ -28,7 +28,7 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
     with pool.connection() as conn, conn.transaction():
         courses.require(conn, tenant_id, course_id)
         record = submissions.by_exercise(conn, tenant_id, course_id, student_id)
-        for module in structure.outline(conn, tenant_id, course_id):
+        for module in progress_outline.outline(conn, tenant_id, course_id):
             lesson_views, in_module = [], []
             for lesson in module["lessons"]:
                 exercises = [{"id": e, **record.get(str(e), none)} for e in lesson["exercises"]]
@@ -41,7 +41,7 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
             module_views.append(
                 {"id": module["id"], "title": module["title"], **_totals(in_module), "lessons": lesson_views}
             )
-        concepts = structure.concepts_of_lessons(conn, tenant_id, [lesson["id"] for _, lesson in review])
+        concepts = progress_outline.concepts_of_lessons(conn, tenant_id, [lesson["id"] for _, lesson in review])
     totals = _totals(every)
     return {
         "student_id": student_id,

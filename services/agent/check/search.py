@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.registry import EMBEDDING_ACTION
 from libs.llm.router import LlmRouter
-from libs.store import courses, structure
+from libs.store import concept_search, courses
 
 log = logging.getLogger(__name__)
 EMBEDDING = "embedding"
@@ -52,15 +52,15 @@ class ConceptSearch:
     def search(self, tenant_id: str, course_id: str, q: str, limit: int) -> dict:
         """``{query, method, fallback_reason, items}``; NotFound for another tenant's course."""
         with self._pool.connection() as conn:
-            embedded = structure.embedded_concepts(conn, tenant_id, course_id)
+            embedded = concept_search.embedded_concepts(conn, tenant_id, course_id)
             if not embedded:
                 courses.require(conn, tenant_id, course_id)
         vector, reason = self._query_vector(tenant_id, q) if embedded else (None, "the course has no embeddings")
         with self._pool.connection() as conn, conn.transaction():
             if vector is not None:
-                rows = structure.search_similar(conn, tenant_id, course_id, vector, limit, embedded=embedded)
+                rows = concept_search.search_similar(conn, tenant_id, course_id, vector, limit, embedded=embedded)
             else:
-                rows = structure.search_text(conn, tenant_id, course_id, q, limit)
+                rows = concept_search.search_text(conn, tenant_id, course_id, q, limit)
         return {
             "query": q,
             "method": EMBEDDING if vector is not None else FULL_TEXT,

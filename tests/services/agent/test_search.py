@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from libs.store import structure
+from libs.store import concept_search
 from services.agent.check.resources import Search
 from services.agent.check.search import cache_key
 from tests.fakes import course_model as fakes
@@ -121,7 +121,7 @@ def test_prep_and_check_keys_may_search_and_a_key_with_both_spends_check(client,
 
 def test_a_course_past_the_exact_search_size_is_searched_through_the_hnsw_index(client, check_key, course, monkeypatch):
     # 2 instead of 1000, so the four-concept course takes the index path
-    monkeypatch.setattr(structure, "EXACT_SEARCH_MAX", 2)
+    monkeypatch.setattr(concept_search, "EXACT_SEARCH_MAX", 2)
     found = client.simulate_get(url(course), headers=check_key, params={"q": "How does a for loop repeat code?"}).json
     assert found["method"] == "embedding"
     assert [hit["title"] for hit in found["items"]][:1] == ["For loops"] and len(found["items"]) == 4
