@@ -13,9 +13,10 @@ from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.http.routing import API_PREFIX
 from libs.http.validation import json_body, query, query_parameters, validate
+from libs.llm import calls
 from libs.platform.storage import Storage
 from libs.store import courses, slide_mapping, structure
-from services.courses import document, removal, reports, slides
+from services.courses import document, removal, slides
 from services.courses.course_changes import CourseChanges
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
@@ -200,4 +201,4 @@ class CostReport:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         days = query(req, COST_QUERY)
         with self._pool.connection() as conn:
-            resp.media = reports.cost_report(conn, _tenant(req), days.get("from"), days.get("to"))
+            resp.media = calls.cost_report(conn, _tenant(req), days.get("from"), days.get("to"))
