@@ -1,6 +1,7 @@
 """The ``generate_structure`` job: the ArchitectAgent over the course's done documents and
 slide mapping, concept embeddings, then the course's structure replaced in one transaction
-and kept as a new version."""
+(keeping the id of every item it matches: libs/store/structure_match.py) and kept as a new
+version."""
 
 from __future__ import annotations
 
@@ -73,7 +74,9 @@ class Structuring:
         with self._pool.connection() as conn, conn.transaction():
             queue.hold(conn, job)  # a run that lost its job writes nothing
             counts = structure.replace(conn, tenant, course_id, outcome.modules, course=outcome.course)
-            snapshot = {"course": outcome.course, "modules": outcome.modules}
+            # the structure as stored, with the ids it kept or gave (no embeddings: 1536 floats
+            # per concept would dwarf the rest)
+            snapshot = {"course": outcome.course, "modules": structure.read(conn, tenant, course_id)}
             version = structure_versions.record(
                 conn,
                 tenant,
@@ -82,7 +85,7 @@ class Structuring:
                 model=outcome.model,
                 cost_usd=outcome.cost_usd + embedding_cost,
                 counts=counts,
-                document=_without_embeddings(snapshot),
+                document=snapshot,
             )
         return {
             "version": version,
@@ -113,18 +116,3 @@ class Structuring:
         for concept, vector in zip(concepts, vectors.vectors, strict=True):
             concept["embedding"] = vector
         return f"stored for {len(concepts)} concepts with {vectors.model}", vectors.cost_usd
-
-
-def _without_embeddings(snapshot: dict) -> dict:
-    """The version's document: 1536 floats per concept would dwarf the rest."""
-    modules = [
-        {
-            **m,
-            "lessons": [
-                {**lesson, "concepts": [{k: v for k, v in c.items() if k != "embedding"} for c in lesson["concepts"]]}
-                for lesson in m["lessons"]
-            ],
-        }
-        for m in snapshot["modules"]
-    ]
-    return {**snapshot, "modules": modules}

@@ -125,3 +125,43 @@ def test_a_second_run_adds_a_version_and_a_failed_run_keeps_the_structure(stack,
     assert requests.get(course_url, headers=owner, timeout=10).json()["modules"] == before
     versions = requests.get(f"{course_url}/structure/versions", headers=owner, timeout=10).json()
     assert versions["total"] == 2
+
+
+def _ids(document: dict) -> dict[str, list[str]]:
+    lessons = [lesson for module in document["modules"] for lesson in module["lessons"]]
+    return {
+        "modules": [module["id"] for module in document["modules"]],
+        "lessons": [lesson["id"] for lesson in lessons],
+        "concepts": [concept["id"] for lesson in lessons for concept in lesson["concepts"]],
+        "exercises": [exercise["id"] for lesson in lessons for exercise in lesson["exercises"]],
+    }
+
+
+def test_an_unchanged_rerun_keeps_every_id_and_a_students_progress(stack, owner, tenant):
+    """The local model answers the same course twice: no id changes, so a platform's stored
+    ids and a student's graded work stay valid."""
+    course_url = new_course(stack, owner)
+    ingested(course_url, owner)
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    first = _ids(requests.get(course_url, headers=owner, timeout=10).json())
+    assert first["exercises"], first
+    student = {"X-API-Key": tenant.make_key(("check",)).secret}
+    course_id = course_url.rsplit("/", 1)[1]
+    answer = {"student_id": "kept-42", "answer": "a for loop repeats its block for each item"}
+    graded = requests.post(
+        f"{course_url}/exercises/{first['exercises'][0]}/submissions", json=answer, headers=student, timeout=30
+    )
+    assert graded.status_code == 201, graded.text
+    progress_url = f"{stack.gateway_url}/api/v1/students/kept-42/progress"
+    before = requests.get(progress_url, params={"course_id": course_id}, headers=student, timeout=10).json()
+    assert before["attempted"] == 1
+
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    assert _ids(requests.get(course_url, headers=owner, timeout=10).json()) == first
+    after = requests.get(progress_url, params={"course_id": course_id}, headers=student, timeout=10).json()
+    assert (after["attempted"], after["passed"], after["best_score"], after["retired"]) == (
+        before["attempted"],
+        before["passed"],
+        before["best_score"],
+        [],
+    )

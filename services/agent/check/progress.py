@@ -21,8 +21,9 @@ def _totals(exercises: list[dict]) -> dict:
 
 def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: str) -> dict:
     """Per module and lesson: exercises, how many attempted and passed, the best score; the
-    completion ratio (exercises passed / exercises); and, to review, each lesson with a failed
-    exercise (attempted, never passed) with its concepts' timecodes and slides."""
+    completion ratio (exercises passed / exercises); to review, each lesson with a failed
+    exercise (attempted, never passed) with its concepts' timecodes and slides; and the
+    exercises the student worked on that are no longer in the course (retired)."""
     none = {"attempts": 0, "best_score": None, "passed": False}
     module_views, review, every = [], [], []
     with pool.connection() as conn, conn.transaction():
@@ -43,6 +44,8 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
             )
         concepts = progress_outline.concepts_of_lessons(conn, tenant_id, [lesson["id"] for _, lesson in review])
     totals = _totals(every)
+    current = {str(e["id"]) for e in every}
+    retired = [{"id": exercise, **result} for exercise, result in record.items() if exercise not in current]
     return {
         "student_id": student_id,
         "course_id": course_id,
@@ -71,4 +74,5 @@ def progress(pool: ConnectionPool, tenant_id: str, course_id: str, student_id: s
             }
             for module, lesson in review
         ],
+        "retired": retired,
     }

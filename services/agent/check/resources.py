@@ -283,7 +283,7 @@ SCHEMAS = {
     "SubmissionPage": page_schema(submissions.SCHEMA),
     "Progress": {
         "type": "object",
-        "required": ["student_id", "course_id", *_TOTALS, "completion", "modules", "to_review"],
+        "required": ["student_id", "course_id", *_TOTALS, "completion", "modules", "to_review", "retired"],
         "properties": {
             "student_id": {"type": "string"},
             "course_id": _UUID,
@@ -294,6 +294,12 @@ SCHEMAS = {
                 "type": "array",
                 "items": _TO_REVIEW,
                 "description": "Lessons with an exercise attempted and not passed, with their concepts",
+            },
+            "retired": {
+                "type": "array",
+                "items": _EXERCISE_RESULT,
+                "description": "Exercises the student worked on that a structure run or an edit removed since:"
+                " their submissions stay readable, and they count in no total",
             },
         },
     },

@@ -91,3 +91,30 @@ def test_a_run_writes_the_course_level_fields_with_its_structure(db, owned_cours
         "Write small programs",
     )
     assert (brief["expected_knowledge"], brief["expected_skills"]) == (["variables"], ["write a loop"])
+
+
+def test_a_rerun_of_the_same_structure_keeps_every_id_and_each_unchanged_embedding(db, owned_course):
+    tenant_id, course_id = owned_course
+    first = made_up_structure(2, 2, 2, 1)
+    first[0]["lessons"][0]["concepts"][0]["embedding"] = [0.5] * 1536
+    structure.replace(db, tenant_id, course_id, first)
+    before = structure.read(db, tenant_id, course_id)
+    structure.replace(db, tenant_id, course_id, made_up_structure(2, 2, 2, 1))  # no embeddings this time
+    assert structure.read(db, tenant_id, course_id) == before
+    embedded = db.execute("SELECT count(*) FROM concepts WHERE course_id = %s AND embedding IS NOT NULL", (course_id,))
+    assert embedded.fetchone()[0] == 1
+
+
+def test_a_rerun_that_reorders_and_drops_keeps_the_ids_of_what_it_keeps(db, owned_course):
+    tenant_id, course_id = owned_course
+    structure.replace(db, tenant_id, course_id, made_up_structure(2, 2, 1, 1))
+    before = structure.read(db, tenant_id, course_id)
+    rerun = made_up_structure(2, 2, 1, 1)
+    rerun.reverse()  # the modules swap places
+    del rerun[0]["lessons"][1]  # "Lesson 2.2" goes
+    structure.replace(db, tenant_id, course_id, rerun)
+    after = structure.read(db, tenant_id, course_id)
+    assert [m["id"] for m in after] == [before[1]["id"], before[0]["id"]]
+    assert [lesson["id"] for lesson in after[0]["lessons"]] == [before[1]["lessons"][0]["id"]]
+    gone = before[1]["lessons"][1]["id"]
+    assert db.execute("SELECT count(*) FROM lessons WHERE id = %s", (gone,)).fetchone()[0] == 0

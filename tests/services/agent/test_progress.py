@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from tests.services.agent.check_helpers import exercise_ids, graded
+from libs.store import structure
+from tests.services.agent.check_helpers import exercise_ids, graded, known_structure
 
 
 def url(student: str) -> str:
@@ -74,3 +75,24 @@ def test_another_tenants_course_is_404_and_prep_keys_are_403(client, tenant, oth
 def test_progress_spends_the_check_bucket(client, check_key, tenant, redis_client, course):
     client.simulate_get(url("alice"), headers=check_key, params={"course_id": course})
     assert redis_client.hgetall(f"ratelimit:{tenant.id}:check")
+
+
+def test_a_rerun_keeps_the_students_record_and_lists_a_removed_exercise_as_retired(
+    client, check_key, db, tenant, course
+):
+    variables, loops, functions, _ = exercise_ids(db, tenant.id, course)
+    graded(db, tenant.id, course, variables, "dana", 90)
+    graded(db, tenant.id, course, functions, "dana", 40)
+    # the same structure again, less the "Defining functions" lesson's exercise
+    rerun = known_structure(embeddings=False)
+    rerun[1]["lessons"][0]["exercises"] = []
+    structure.replace(db, tenant.id, course, rerun)
+    assert exercise_ids(db, tenant.id, course)[:2] == [variables, loops]  # kept, with their ids
+    progress = client.simulate_get(url("dana"), headers=check_key, params={"course_id": course}).json
+    assert (progress["exercises"], progress["attempted"], progress["passed"]) == (3, 1, 1)
+    assert progress["retired"] == [{"id": functions, "attempts": 1, "best_score": 40, "passed": False}]
+    # the retired exercise's submissions stay readable
+    listing = client.simulate_get(
+        f"/api/v1/courses/{course}/exercises/{functions}/submissions", headers=check_key, params={"student_id": "dana"}
+    )
+    assert listing.status_code == 200 and listing.json["total"] == 1
