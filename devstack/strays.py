@@ -2,19 +2,26 @@
 test or a reliability scenario whose record was lost or overwritten, they would claim the next
 stack's jobs with the wrong settings. ``make down`` and ``make up`` stop them too.
 
-A process is the stack's when it works in the stack's data directory (PostgreSQL, Redis), names
-it on its command line (SeaweedFS, nginx), or is one of this checkout's Python services or
-workers (run from the checkout, ``services.…`` on its command line) whose environment points at
-the stack's PostgreSQL port. A shell or a one-off command with the same settings is neither.
+A process is the stack's when it works in the data directory of one of the stack's servers
+(PostgreSQL, Redis), names one on its command line (SeaweedFS, nginx), or is one of this
+checkout's Python services or workers (run from the checkout, ``services.…`` on its command
+line) whose environment points at the stack's PostgreSQL port. A shell or a one-off command
+with the same settings is neither, and nor is anything else under the data directory (the
+tests' validators in ``.data/tools`` run from there).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
+
+# the folders under a stack's root where its servers keep their data (devstack/postgres.py,
+# redis.py, s3.py, gateway.py)
+SERVERS = ("postgres", "redis", "seaweedfs", "nginx")
 
 
 def _read(path: Path) -> bytes:
@@ -40,9 +47,15 @@ def _alive(pid: int) -> bool:
     return bool(fields) and fields[0] != b"Z"
 
 
+def _serves(data: Path, cwd: Path, command: str) -> bool:
+    """Whether a process works in ``data`` or names it (or a path in it) on its command line."""
+    return cwd == data or data in cwd.parents or re.search(rf"{re.escape(str(data))}(/|\s|$)", command) is not None
+
+
 def stack_processes(root: Path, repo: Path, postgres_port: int) -> list[int]:
     """Pids of every process that belongs to the stack of ``root`` (see the module docstring)."""
-    root, repo = root.resolve(), repo.resolve()
+    repo = repo.resolve()
+    servers = [(root / name).resolve() for name in SERVERS]
     mine = _ancestors()
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
@@ -55,7 +68,10 @@ def stack_processes(root: Path, repo: Path, postgres_port: int) -> list[int]:
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:
             continue
-        if cwd == root or root in cwd.parents or str(root) + "/" in command:
+        if any(
+            cwd == data or data in cwd.parents or re.search(rf"{re.escape(str(data))}(/|\s|$)", command)
+            for data in servers
+        ):
             found.append(pid)
         elif cwd == repo and "services." in command and "python" in Path(argv[0].decode(errors="replace")).name:
             environ = dict(line.split(b"=", 1) for line in _read(entry / "environ").split(b"\0") if b"=" in line)

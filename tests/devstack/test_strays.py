@@ -52,3 +52,17 @@ def test_stop_ends_them(tmp_path, started):
     worker = run(started, [sys.executable, "-c", SLEEPER, "-m", "services.agent.worker"], cwd=REPO, port=25434)
     strays.stop(strays.stack_processes(tmp_path, REPO, 25434), timeout=5)
     assert started[0].wait(timeout=5) is not None and worker not in strays.stack_processes(tmp_path, REPO, 25434)
+
+
+def test_a_tool_run_from_under_the_data_directory_is_not_the_stacks(tmp_path, started):
+    tools = tmp_path / "stack" / "tools" / "venv"
+    tools.mkdir(parents=True)
+    tool = run(started, [sys.executable, "-c", SLEEPER, str(tools / "check-jsonschema")], cwd=tools, port=25435)
+    assert tool not in strays.stack_processes(tmp_path / "stack", REPO, 25435)
+
+
+def test_a_server_naming_its_data_folder_on_its_command_line_is_the_stacks(tmp_path, started):
+    seaweed = tmp_path / "stack" / "seaweedfs"
+    seaweed.mkdir(parents=True)
+    server = run(started, [sys.executable, "-c", SLEEPER, f"-dir={seaweed}"], cwd=REPO, port=25436)
+    assert server in strays.stack_processes(tmp_path / "stack", REPO, 25436)
