@@ -135,6 +135,28 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Boolean:
+    """``true`` or ``false`` (JSON's own; neither 0/1 nor a string)."""
+
+    required: bool = False
+    nullable: bool = False
+    description: str | None = None
+
+    def schema(self) -> dict[str, Any]:
+        return _finish({"type": "boolean"}, self)
+
+    def check(self, path: str, value: Any, problems: Problems) -> Any:
+        if not isinstance(value, bool):
+            problems.append((path, "must be true or false"))
+        return value
+
+    def parse(self, raw: str) -> Any:
+        if raw not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return raw == "true"
+
+
+@dataclass(frozen=True)
 class Day:
     """A calendar day, ``YYYY-MM-DD``."""
 
@@ -237,7 +259,7 @@ class Array:
         return checked
 
 
-Field = Text | Integer | Choice | Day | Object | Array
+Field = Text | Integer | Choice | Boolean | Day | Object | Array
 
 
 def _finish(schema: dict[str, Any], spec: Any) -> dict[str, Any]:

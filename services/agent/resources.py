@@ -12,16 +12,21 @@ from libs.errors import Conflict, Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.http.routing import API_PREFIX
-from libs.http.validation import Choice, Object, json_body, validate
+from libs.http.validation import Boolean, Choice, Object, json_body, validate
 from libs.jobs import queue
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
+from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
 from libs.store import materials, structure
 from services.agent import documents, structure_versions
+from services.agent.architect import inputs
 
 STRUCTURE_REQUEST = Object(
-    {"strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)")}
+    {
+        "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
+        "force": Boolean(description="Run even when nothing the last run depended on has changed"),
+    }
 )
 
 
@@ -79,6 +84,11 @@ class StructureRuns:
             "summary": "Generate the course's structure from its done materials (an ArchitectAgent job)",
             "requestBody": {"required": True, "content": json_content(ref("StructureRequest"))},
             "responses": {
+                "200": {
+                    "description": "Nothing the last successful run depended on has changed (materials, slide"
+                    " mapping, course fields, prompts, strategy, models): its version, and no new run",
+                    "content": json_content(ref("StructureUnchanged")),
+                },
                 "202": {"description": "The run is queued", "content": json_content(ref("StructureRun"))},
                 "409": error("A structure run of this course is already queued or running"),
                 "503": error("No LLM provider is configured"),
@@ -86,13 +96,14 @@ class StructureRuns:
         }
     }
 
-    def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
+    def __init__(self, pool: ConnectionPool, settings: Settings, router: LlmRouter | None = None) -> None:
         self._pool = pool
         self._settings = settings
+        self._router = router
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
-        body = json_body(req) if req.content_length else {}  # no body: every default
-        strategy = validate(body, STRUCTURE_REQUEST).get("strategy") or "default"
+        body = validate(json_body(req) if req.content_length else {}, STRUCTURE_REQUEST)  # no body: defaults
+        strategy = body.get("strategy") or "default"
         tenant, course = _tenant(req), str(course_id)
         try:
             with self._pool.connection() as conn, conn.transaction():
@@ -103,6 +114,12 @@ class StructureRuns:
                         " ingestion to finish",
                         field="materials",
                     )
+                last = structure_versions.latest_with_inputs(conn, tenant, course)
+                if last is not None and self._router is not None and not body.get("force"):
+                    models = inputs.reachable_models(self._router.registry, self._router.adapters, strategy)
+                    if last[1] == inputs.fingerprint(conn, tenant, course, strategy=strategy, models=models):
+                        resp.media = {**last[0], "unchanged": True}  # 200: the version that has it all
+                        return
                 require_a_provider(self._settings)
                 job_id = queue.enqueue(
                     conn, tenant, "generate_structure", course_id=course, payload={"strategy": strategy}, max_attempts=2

@@ -45,6 +45,14 @@ SCHEMAS = {
         "required": ["job_id"],
         "properties": {"job_id": {"type": "string", "format": "uuid"}},
     },
+    "StructureUnchanged": {
+        **structure_versions.SUMMARY_SCHEMA,
+        "required": [*structure_versions.SUMMARY_SCHEMA["required"], "unchanged"],
+        "properties": {
+            **structure_versions.SUMMARY_SCHEMA["properties"],
+            "unchanged": {"type": "boolean", "enum": [True]},
+        },
+    },
     "StructureVersionPage": page_schema(structure_versions.SUMMARY_SCHEMA),
     "StructureVersion": structure_versions.VERSION_SCHEMA,
     **check.SCHEMAS,
@@ -55,7 +63,7 @@ def routes(
     pool: ConnectionPool | None = None, settings: Settings | None = None, redis_client: redis.Redis | None = None
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
-    submitter = searcher = None
+    submitter = searcher = router = None
     if pool is not None and settings is not None:
         router = LlmRouter(settings, load_registry(), pool)
         submitter = Submitter(pool, router, settings)
@@ -64,7 +72,7 @@ def routes(
     return [
         Route("/api/v1/jobs/{job_id:uuid}", JobItem(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/materials/{material_id:uuid}/document", MaterialDocument(pool), {"GET": PREP_OR_CHECK}),
-        Route(COURSE + "/structure", StructureRuns(pool, settings), {"POST": PREP_ONLY}),
+        Route(COURSE + "/structure", StructureRuns(pool, settings, router), {"POST": PREP_ONLY}),
         Route(COURSE + "/structure/versions", StructureVersions(pool), {"GET": PREP_OR_CHECK}),
         Route(
             COURSE + "/structure/versions/{version:int(min=1,max=2147483647)}",

@@ -46,13 +46,14 @@ def record(
     cost_usd: Decimal,
     counts: dict[str, int],
     document: dict,
+    inputs: str | None = None,
 ) -> int:
     """Keep a snapshot as the course's next version; return its number. Run it in the
     transaction that saved the structure; the course row lock serialises version numbers."""
     courses.require(conn, tenant_id, course_id, lock=True)
     return conn.execute(
-        "INSERT INTO structure_versions (tenant_id, course_id, version, job_id, model, cost_usd, counts, document)"
-        " SELECT %s, %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s"
+        "INSERT INTO structure_versions (tenant_id, course_id, version, job_id, model, cost_usd, counts, document,"
+        " inputs) SELECT %s, %s, coalesce(max(version), 0) + 1, %s, %s, %s, %s, %s, %s"
         " FROM structure_versions WHERE course_id = %s AND tenant_id = %s RETURNING version",
         (
             tenant_id,
@@ -62,10 +63,26 @@ def record(
             cost_usd,
             Jsonb(counts),
             Jsonb(document, dumps=_dumps),
+            inputs,
             course_id,
             tenant_id,
         ),
     ).fetchone()[0]
+
+
+def latest_with_inputs(conn: psycopg.Connection, tenant_id: str, course_id: str) -> tuple[dict, str | None] | None:
+    """The newest version's summary and the fingerprint of the run's inputs
+    (services/agent/architect/inputs.py); None before the first run."""
+    row = (
+        conn.cursor(row_factory=dict_row)
+        .execute(
+            f"SELECT {_SUMMARY}, inputs FROM structure_versions"  # noqa: S608
+            " WHERE course_id = %s AND tenant_id = %s ORDER BY version DESC LIMIT 1",
+            (course_id, tenant_id),
+        )
+        .fetchone()
+    )
+    return None if row is None else (row, row.pop("inputs"))
 
 
 def page(conn: psycopg.Connection, tenant_id: str, course_id: str, *, after: int, limit: int) -> list[dict]:

@@ -17,7 +17,7 @@ from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
 from libs.store import materials, slide_mapping, structure
 from services.agent import documents, structure_versions
-from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText
+from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, inputs
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ class Structuring:
 
     def __call__(self, job: queue.Job, progress: Callable[[str, int], None]) -> dict:
         tenant, course_id = job.tenant_id, str(job.course_id)
+        strategy = job.payload.get("strategy", "default")
         progress("reading materials", 5)
         with self._pool.connection() as conn, conn.transaction():
             try:
@@ -59,7 +60,7 @@ class Structuring:
                 course=course,
                 materials=texts,
                 slide_mapping=mapping,
-                strategy=job.payload.get("strategy", "default"),
+                strategy=strategy,
                 progress=progress,
             )
         except (NoProviderConfigured, ArchitectError) as exc:
@@ -77,6 +78,10 @@ class Structuring:
             # the structure as stored, with the ids it kept or gave (no embeddings: 1536 floats
             # per concept would dwarf the rest)
             snapshot = {"course": outcome.course, "modules": structure.read(conn, tenant, course_id)}
+            # what this run depended on, read after its own writes: the next request for an
+            # untouched course fingerprints the same and is answered with this version
+            models = inputs.reachable_models(self._router.registry, self._router.adapters, strategy)
+            fingerprint = inputs.fingerprint(conn, tenant, course_id, strategy=strategy, models=models)
             version = structure_versions.record(
                 conn,
                 tenant,
@@ -86,6 +91,7 @@ class Structuring:
                 cost_usd=outcome.cost_usd + embedding_cost,
                 counts=counts,
                 document=snapshot,
+                inputs=fingerprint,
             )
         return {
             "version": version,

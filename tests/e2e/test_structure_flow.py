@@ -59,8 +59,8 @@ def job_when(stack, owner: dict, job_id: str, statuses: tuple[str, ...], timeout
         time.sleep(0.2)
 
 
-def run(stack, course_url: str, owner: dict) -> dict:
-    answer = requests.post(f"{course_url}/structure", headers=owner, json={}, timeout=10)
+def run(stack, course_url: str, owner: dict, **body: object) -> dict:
+    answer = requests.post(f"{course_url}/structure", headers=owner, json=body, timeout=10)
     assert answer.status_code == 202, answer.text
     return job_when(stack, owner, answer.json()["job_id"], ("succeeded", "failed"))
 
@@ -108,7 +108,7 @@ def test_a_second_run_adds_a_version_and_a_failed_run_keeps_the_structure(stack,
     course_url = new_course(stack, owner)
     ingested(course_url, owner)
     assert run(stack, course_url, owner)["status"] == "succeeded"
-    assert run(stack, course_url, owner)["result"]["version"] == 2
+    assert run(stack, course_url, owner, force=True)["result"]["version"] == 2
     before = requests.get(course_url, headers=owner, timeout=10).json()["modules"]
 
     # the course's own text now makes every model refuse: the run fails, after its retry
@@ -156,7 +156,7 @@ def test_an_unchanged_rerun_keeps_every_id_and_a_students_progress(stack, owner,
     before = requests.get(progress_url, params={"course_id": course_id}, headers=student, timeout=10).json()
     assert before["attempted"] == 1
 
-    assert run(stack, course_url, owner)["status"] == "succeeded"
+    assert run(stack, course_url, owner, force=True)["status"] == "succeeded"
     assert _ids(requests.get(course_url, headers=owner, timeout=10).json()) == first
     after = requests.get(progress_url, params={"course_id": course_id}, headers=student, timeout=10).json()
     assert (after["attempted"], after["passed"], after["best_score"], after["retired"]) == (
@@ -165,3 +165,22 @@ def test_an_unchanged_rerun_keeps_every_id_and_a_students_progress(stack, owner,
         before["best_score"],
         [],
     )
+
+
+def test_a_rerun_with_nothing_changed_answers_its_version_without_a_model_call(stack, owner, course_model):
+    course_url = new_course(stack, owner)
+    ingested(course_url, owner)
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    calls = len(course_model.requests)
+    again = requests.post(f"{course_url}/structure", headers=owner, json={}, timeout=10)
+    assert again.status_code == 200, again.text
+    assert (again.json()["unchanged"], again.json()["version"]) == (True, 1)
+    assert len(course_model.requests) == calls  # no model was asked anything
+    # what a run depends on changes: it runs again
+    requests.patch(course_url, headers=owner, json={"learning_goal": "Write real programs"}, timeout=10)
+    assert run(stack, course_url, owner)["result"]["version"] == 2
+    assert requests.post(f"{course_url}/structure", headers=owner, json={}, timeout=10).status_code == 200
+    # and force runs whatever
+    assert run(stack, course_url, owner, force=True)["result"]["version"] == 3
+    # another strategy is another question
+    assert run(stack, course_url, owner, strategy="budget")["status"] == "succeeded"

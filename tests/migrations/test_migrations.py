@@ -90,7 +90,13 @@ def test_apply_then_roll_back_all_then_apply_again(scratch):
 def test_roll_back_one_step_undoes_only_the_newest(scratch):
     applied = apply(scratch)
     assert rollback(scratch) == [applied[-1]]
-    assert tables(scratch) == SCHEMA - {"object_deletions"}  # 0013 made that table alone
+    assert tables(scratch) == SCHEMA  # 0014 added a column, no table
+    with psycopg.connect(scratch.postgres_conninfo) as conn:
+        column = (
+            "SELECT 1 FROM information_schema.columns"
+            " WHERE table_name = 'structure_versions' AND column_name = 'inputs'"
+        )
+        assert conn.execute(column).fetchone() is None
     assert apply(scratch) == [applied[-1]]
     assert tables(scratch) == SCHEMA
 

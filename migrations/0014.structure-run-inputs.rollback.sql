@@ -1,0 +1,1 @@
+ALTER TABLE structure_versions DROP COLUMN inputs;
