@@ -43,3 +43,7 @@ class Invalid(DomainError):
         """One error for many problems; the description names the first 50."""
         shown = "; ".join(f"{name}: {message}" for name, message in problems[:50])
         return cls(shown + ("; …" if len(problems) > 50 else ""), errors=problems[:200])
+
+
+class Stale(DomainError):
+    """The resource changed since the version the client saw (its ``If-Match``)."""

@@ -15,7 +15,7 @@ import falcon
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from libs.errors import Conflict, Invalid, NotFound, Unavailable
+from libs.errors import Conflict, Invalid, NotFound, Stale, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,10 @@ def _not_found(req: falcon.Request, resp: falcon.Response, ex: NotFound, params:
 
 def _conflict(req: falcon.Request, resp: falcon.Response, ex: Conflict, params: Any) -> None:
     raise falcon.HTTPConflict(title="Conflict", description=ex.description)
+
+
+def _stale(req: falcon.Request, resp: falcon.Response, ex: Stale, params: Any) -> None:
+    raise falcon.HTTPPreconditionFailed(title="Precondition failed", description=ex.description)
 
 
 def _invalid(req: falcon.Request, resp: falcon.Response, ex: Invalid, params: Any) -> None:
@@ -77,6 +81,7 @@ def install_error_handling(app: falcon.App) -> None:
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(Invalid, _invalid)
+    app.add_error_handler(Stale, _stale)
     app.add_error_handler(Unavailable, _unavailable)
     app.add_error_handler((psycopg.OperationalError, PoolTimeout), _database_unavailable)
     app.set_error_serializer(_serialize_json)

@@ -25,7 +25,9 @@ _SELECT = (
     "SELECT id, title, description, learning_goal, expected_knowledge, expected_skills, revision,"
     " created_at, updated_at FROM courses"
 )
-_INSERT = "INSERT INTO courses (tenant_id, title, description, learning_goal) VALUES (%s, %s, %s, %s)" + _RETURNING  # noqa: S608 (constants only)
+# The fields the client gives are the client's: a structure run leaves them be (``edited``).
+_INSERT_COLUMNS = "tenant_id, title, description, learning_goal, edited"
+_INSERT = f"INSERT INTO courses ({_INSERT_COLUMNS}) VALUES (%s, %s, %s, %s, %s){_RETURNING}"  # noqa: S608
 _GET = _SELECT + " WHERE id = %s AND tenant_id = %s"
 # One static statement for any subset of fields: a flag per field says whether to set it.
 _UPDATE = (
@@ -33,6 +35,7 @@ _UPDATE = (
     " title = CASE WHEN %(set_title)s THEN %(title)s ELSE title END,"
     " description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END,"
     " learning_goal = CASE WHEN %(set_learning_goal)s THEN %(learning_goal)s ELSE learning_goal END,"
+    " edited = ARRAY(SELECT DISTINCT unnest(edited || %(edited)s::text[])),"
     " revision = revision + 1, updated_at = now()"
     " WHERE id = %(id)s AND tenant_id = %(tenant)s" + _RETURNING
 )
@@ -44,7 +47,8 @@ _NEXT_PAGE = (
 
 def create(conn: psycopg.Connection, tenant_id: str, fields: dict[str, Any]) -> dict:
     """A new course of the tenant from ``fields`` (title, optional description and goal)."""
-    params = (tenant_id, fields["title"], fields.get("description"), fields.get("learning_goal"))
+    given = [name for name in EDITABLE if fields.get(name) is not None]
+    params = (tenant_id, fields["title"], fields.get("description"), fields.get("learning_goal"), given)
     return conn.cursor(row_factory=dict_row).execute(_INSERT, params).fetchone()
 
 
@@ -58,7 +62,7 @@ def get(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
 
 def update(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> dict:
     """Set the given editable fields (the others keep their values); the course as it is now."""
-    params: dict[str, Any] = {"id": course_id, "tenant": tenant_id}
+    params: dict[str, Any] = {"id": course_id, "tenant": tenant_id, "edited": [n for n in EDITABLE if n in fields]}
     for name in EDITABLE:
         params[f"set_{name}"] = name in fields
         params[name] = fields.get(name)
@@ -113,10 +117,14 @@ STRUCTURE_FIELDS = ("expected_knowledge", "expected_skills")
 
 def set_structure_fields(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> None:
     """What a structure run says of the whole course: description, goal, expected knowledge
-    and skills (the title stays the client's)."""
+    and skills (the title stays the client's, and so does any field the client set: ``edited``)."""
     conn.execute(
-        "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s,"
-        " expected_skills = %s, updated_at = now() WHERE id = %s AND tenant_id = %s",
+        "UPDATE courses SET"
+        " description = CASE WHEN 'description' = ANY(edited) THEN description ELSE %s END,"
+        " learning_goal = CASE WHEN 'learning_goal' = ANY(edited) THEN learning_goal ELSE %s END,"
+        " expected_knowledge = CASE WHEN 'expected_knowledge' = ANY(edited) THEN expected_knowledge ELSE %s END,"
+        " expected_skills = CASE WHEN 'expected_skills' = ANY(edited) THEN expected_skills ELSE %s END,"
+        " updated_at = now() WHERE id = %s AND tenant_id = %s",
         (
             fields.get("description"),
             fields.get("learning_goal"),

@@ -18,23 +18,43 @@ from libs.store import courses, structure_match
 
 DIFFICULTIES = ("easy", "medium", "hard")
 EXERCISE_DIFFICULTY = (1, 5)  # easiest, hardest: the exercises table's CHECK
+# The lengths of the structure's texts and lists: what a run's answer may hold
+# (services/agent/architect/schema.py) and what an author may write (services/courses/schemas.py).
+TITLE_MAX = 300
+DESCRIPTION_MAX = 4000
+GOAL_MAX = 2000
+LIST_ITEM_MAX = 300
+LIST_MAX = 20
+DEFINITION_MAX = 2000
+EXAMPLE_MAX = 1000
+EXAMPLES_MAX = 10
+TIMECODES_MAX = 20
+SLIDE_REFERENCES_MAX = 50
+WEB_REFERENCES_MAX = 10
+URL_MAX = 2000
+SOLUTION_MAX = 8000
 # HH:MM:SS, as the lessons' and slide mapping's CHECK constraints (migrations 0002, 0003) say
 TIMECODE_PATTERN = "[0-9]{2}:[0-5][0-9]:[0-5][0-9]"  # of a module; an exercise's difficulty is 1 to 5
 
-_MODULES = """SELECT id, position, title, description, learning_goal, expected_knowledge, expected_skills, difficulty
-                FROM modules WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""
-_LESSON_COLUMNS = "id, module_id, position, title, video_start_timecode, video_end_timecode, slide_start, slide_end"
+# Whether the author touched an item: edited one of its fields, or added it by hand.
+EDITED = "(cardinality(edited) > 0 OR added_by_author) AS edited"
+_MODULES = f"""SELECT id, position, title, description, learning_goal, expected_knowledge, expected_skills, difficulty,
+                      {EDITED}
+                 FROM modules WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""  # noqa: S608
+_LESSON_COLUMNS = (
+    f"id, module_id, position, title, video_start_timecode, video_end_timecode, slide_start, slide_end, {EDITED}"
+)
 _LESSONS = f"""SELECT {_LESSON_COLUMNS}
                  FROM lessons WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""  # noqa: S608
 _LESSON = f"""SELECT {_LESSON_COLUMNS}
                 FROM lessons WHERE id = %(lesson)s AND course_id = %(course)s AND tenant_id = %(tenant)s"""  # noqa: S608
-_CONCEPT_COLUMNS = "id, position, title, definition, examples, timecodes, slide_references, web_references"
+_CONCEPT_COLUMNS = f"id, position, title, definition, examples, timecodes, slide_references, web_references, {EDITED}"
 _CONCEPTS = f"""SELECT lesson_id, {_CONCEPT_COLUMNS}
                   FROM concepts WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""  # noqa: S608
 _LESSON_CONCEPTS = f"""SELECT {_CONCEPT_COLUMNS}
                          FROM concepts WHERE lesson_id = %(lesson)s AND tenant_id = %(tenant)s
                         ORDER BY position"""  # noqa: S608
-_EXERCISE_COLUMNS = "id, position, description, reference_solution, grading_criteria, difficulty"
+_EXERCISE_COLUMNS = f"id, position, description, reference_solution, grading_criteria, difficulty, {EDITED}"
 _EXERCISES = f"""SELECT lesson_id, {_EXERCISE_COLUMNS}
                    FROM exercises WHERE course_id = %(course)s AND tenant_id = %(tenant)s ORDER BY position"""  # noqa: S608
 _LESSON_EXERCISES = f"""SELECT {_EXERCISE_COLUMNS}
@@ -97,52 +117,49 @@ _SHIFT = {
     kind: f"UPDATE {kind} SET position = position + {_OUT_OF_THE_WAY} WHERE course_id = %s AND tenant_id = %s"  # noqa: S608
     for kind in ("modules", "lessons", "concepts", "exercises")
 }
-_MODULE_COLUMNS = "title, description, learning_goal, expected_knowledge, expected_skills, difficulty"
-_WRITE = {
-    "modules": (
-        f"INSERT INTO modules (id, tenant_id, course_id, position, {_MODULE_COLUMNS})"  # noqa: S608
-        " VALUES (%(id)s, %(tenant)s, %(course)s, %(position)s, %(title)s, %(description)s, %(learning_goal)s,"
-        " %(expected_knowledge)s, %(expected_skills)s, %(difficulty)s)"
-        " ON CONFLICT (id) DO UPDATE SET position = EXCLUDED.position, title = EXCLUDED.title,"
-        " description = EXCLUDED.description, learning_goal = EXCLUDED.learning_goal,"
-        " expected_knowledge = EXCLUDED.expected_knowledge, expected_skills = EXCLUDED.expected_skills,"
-        " difficulty = EXCLUDED.difficulty WHERE modules.tenant_id = EXCLUDED.tenant_id"
-    ),
-    "lessons": (
-        "INSERT INTO lessons (id, tenant_id, course_id, module_id, position, title, video_start_timecode,"
-        " video_end_timecode, slide_start, slide_end) VALUES (%(id)s, %(tenant)s, %(course)s, %(parent)s,"
-        " %(position)s, %(title)s, %(video_start_timecode)s, %(video_end_timecode)s, %(slide_start)s, %(slide_end)s)"
-        " ON CONFLICT (id) DO UPDATE SET module_id = EXCLUDED.module_id, position = EXCLUDED.position,"
-        " title = EXCLUDED.title, video_start_timecode = EXCLUDED.video_start_timecode,"
-        " video_end_timecode = EXCLUDED.video_end_timecode, slide_start = EXCLUDED.slide_start,"
-        " slide_end = EXCLUDED.slide_end WHERE lessons.tenant_id = EXCLUDED.tenant_id"
-    ),
-    # an embedding is kept while the text it was made from is unchanged, dropped when the text
-    # changed and the run brought none
-    "concepts": (
-        "INSERT INTO concepts (id, tenant_id, course_id, lesson_id, position, title, definition, examples,"
-        " timecodes, slide_references, web_references, embedding) VALUES (%(id)s, %(tenant)s, %(course)s,"
-        " %(parent)s, %(position)s, %(title)s, %(definition)s, %(examples)s, %(timecodes)s, %(slide_references)s,"
-        " %(web_references)s::jsonb, %(embedding)s::vector)"
-        " ON CONFLICT (id) DO UPDATE SET lesson_id = EXCLUDED.lesson_id, position = EXCLUDED.position,"
-        " title = EXCLUDED.title, definition = EXCLUDED.definition, examples = EXCLUDED.examples,"
-        " timecodes = EXCLUDED.timecodes, slide_references = EXCLUDED.slide_references,"
-        " web_references = EXCLUDED.web_references,"
-        " embedding = CASE WHEN EXCLUDED.embedding IS NOT NULL THEN EXCLUDED.embedding"
-        "   WHEN concepts.title = EXCLUDED.title AND concepts.definition = EXCLUDED.definition"
-        "   THEN concepts.embedding END"
-        " WHERE concepts.tenant_id = EXCLUDED.tenant_id"
-    ),
-    "exercises": (
-        "INSERT INTO exercises (id, tenant_id, course_id, lesson_id, position, description, reference_solution,"
-        " grading_criteria, difficulty) VALUES (%(id)s, %(tenant)s, %(course)s, %(parent)s, %(position)s,"
-        " %(description)s, %(reference_solution)s, %(grading_criteria)s, %(difficulty)s)"
-        " ON CONFLICT (id) DO UPDATE SET lesson_id = EXCLUDED.lesson_id, position = EXCLUDED.position,"
-        " description = EXCLUDED.description, reference_solution = EXCLUDED.reference_solution,"
-        " grading_criteria = EXCLUDED.grading_criteria, difficulty = EXCLUDED.difficulty"
-        " WHERE exercises.tenant_id = EXCLUDED.tenant_id"
-    ),
+# The fields a run writes, per kind. A field the author edited (in the row's ``edited``) keeps
+# the author's value: the run's goes to the fields the author left alone.
+RUN_FIELDS = {
+    "modules": ("title", "description", "learning_goal", "expected_knowledge", "expected_skills", "difficulty"),
+    "lessons": ("title", "video_start_timecode", "video_end_timecode", "slide_start", "slide_end"),
+    "concepts": ("title", "definition", "examples", "timecodes", "slide_references", "web_references"),
+    "exercises": ("description", "reference_solution", "grading_criteria", "difficulty"),
 }
+PARENT_COLUMN = {"modules": None, "lessons": "module_id", "concepts": "lesson_id", "exercises": "lesson_id"}
+_CASTS = {"web_references": "::jsonb", "embedding": "::vector"}
+
+
+def _upsert(kind: str) -> str:
+    parent = PARENT_COLUMN[kind]
+    columns = ["id", "tenant_id", "course_id", *([parent] if parent else []), "position", *RUN_FIELDS[kind]]
+    values = ["%(id)s", "%(tenant)s", "%(course)s", *(["%(parent)s"] if parent else []), "%(position)s"]
+    values += [f"%({name})s{_CASTS.get(name, '')}" for name in RUN_FIELDS[kind]]
+    columns.append("run_text")
+    values.append("%(run_text)s")
+    updates = [f"{parent} = EXCLUDED.{parent}"] if parent else []
+    updates += ["position = EXCLUDED.position", "run_text = EXCLUDED.run_text"]
+    updates += [
+        f"{name} = CASE WHEN '{name}' = ANY({kind}.edited) THEN {kind}.{name} ELSE EXCLUDED.{name} END"
+        for name in RUN_FIELDS[kind]
+    ]
+    if kind == "concepts":
+        columns.append("embedding")
+        values.append("%(embedding)s::vector")
+        # an embedding is kept while the text it was made from is unchanged (or the author's),
+        # replaced by the run's when it brought one, dropped otherwise
+        updates.append(
+            "embedding = CASE WHEN 'title' = ANY(concepts.edited) OR 'definition' = ANY(concepts.edited)"
+            " THEN concepts.embedding WHEN EXCLUDED.embedding IS NOT NULL THEN EXCLUDED.embedding"
+            " WHEN concepts.title = EXCLUDED.title AND concepts.definition = EXCLUDED.definition"
+            " THEN concepts.embedding END"
+        )
+    return (
+        f"INSERT INTO {kind} ({', '.join(columns)}) VALUES ({', '.join(values)})"  # noqa: S608 (constants only)
+        f" ON CONFLICT (id) DO UPDATE SET {', '.join(updates)} WHERE {kind}.tenant_id = EXCLUDED.tenant_id"
+    )
+
+
+_WRITE = {kind: _upsert(kind) for kind in RUN_FIELDS}
 _DELETE = {
     kind: f"DELETE FROM {kind} WHERE id = ANY(%s) AND course_id = %s AND tenant_id = %s"  # noqa: S608
     for kind in ("exercises", "concepts", "lessons", "modules")
@@ -154,6 +171,7 @@ def _rows(modules: Sequence[Mapping[str, Any]], ids: Mapping[str, list[str]], te
     them, each with its id, its parent's and its position."""
     rows: dict[str, list[dict]] = {"modules": [], "lessons": [], "concepts": [], "exercises": []}
     base = {"tenant": tenant_id, "course": course_id}
+    text = structure_match.normalised
     for m, module in enumerate(modules):
         module_id = ids["modules"][len(rows["modules"])]
         rows["modules"].append(
@@ -161,6 +179,7 @@ def _rows(modules: Sequence[Mapping[str, Any]], ids: Mapping[str, list[str]], te
                 **base,
                 "id": module_id,
                 "position": m,
+                "run_text": text(module["title"]),
                 "title": module["title"],
                 "description": module.get("description"),
                 "learning_goal": module.get("learning_goal"),
@@ -177,6 +196,7 @@ def _rows(modules: Sequence[Mapping[str, Any]], ids: Mapping[str, list[str]], te
                     "id": lesson_id,
                     "parent": module_id,
                     "position": n,
+                    "run_text": text(lesson["title"]),
                     "title": lesson["title"],
                     **{k: lesson.get(k) for k in _LESSON_ANCHORS},
                 }
@@ -189,6 +209,7 @@ def _rows(modules: Sequence[Mapping[str, Any]], ids: Mapping[str, list[str]], te
                         "id": ids["concepts"][len(rows["concepts"])],
                         "parent": lesson_id,
                         "position": c,
+                        "run_text": text(concept["title"]),
                         "title": concept["title"],
                         "definition": concept["definition"],
                         "examples": list(concept.get("examples", ())),
@@ -205,6 +226,7 @@ def _rows(modules: Sequence[Mapping[str, Any]], ids: Mapping[str, list[str]], te
                         "id": ids["exercises"][len(rows["exercises"])],
                         "parent": lesson_id,
                         "position": e,
+                        "run_text": text(exercise["description"]),
                         "description": exercise["description"],
                         "reference_solution": exercise.get("reference_solution"),
                         "grading_criteria": exercise.get("grading_criteria"),
@@ -224,23 +246,35 @@ def replace(
     modules: Sequence[Mapping[str, Any]],
     *,
     course: Mapping[str, Any] | None = None,
+    discard_edits: bool = False,
 ) -> dict[str, int]:
     """Make ``modules`` (nested as :func:`read` returns them, without ids and positions) the
-    course's whole structure, in one transaction: readers see the old structure or the new,
-    never a mix, and a failure leaves the old one. Returns the counts written.
+    course's structure, in one transaction: readers see the old structure or the new, never a
+    mix, and a failure leaves the old one. Returns the counts the run wrote.
 
     Items that match a current item (:mod:`libs.store.structure_match`: same text, same
     anchors, or similar text under the same parent) keep its id and are updated in place; the
     others are inserted with new ids; current items nothing matched are deleted. So a run that
     returns the same course leaves every id as it was, and submissions keep their exercise.
 
+    The author's work stands: a field the author edited keeps the author's value, an item the
+    author added or edited stays even when the run does not return it (after the run's items
+    of its parent), and an item the author deleted is not brought back. ``discard_edits``
+    forgets all three first, so the run's answer is the whole structure.
+
     Concepts may carry an ``embedding`` (a list of floats, or None; a kept concept whose text is
     unchanged keeps its own). ``course`` may carry the course-level description, learning goal,
-    expected knowledge and skills a run produced (the title stays the one the client gave)."""
+    expected knowledge and skills a run produced (the title stays the one the client gave; a
+    field the client set stays the client's)."""
     with conn.transaction():
         courses.require(conn, tenant_id, course_id, lock=True)
-        assignment = structure_match.assign(read(conn, tenant_id, course_id), modules)
+        if discard_edits:
+            _forget_edits(conn, tenant_id, course_id)
+        modules = _without_deleted(modules, deleted_keys(conn, tenant_id, course_id))
+        current = _with_run_texts(conn, tenant_id, course_id, read(conn, tenant_id, course_id))
+        assignment = structure_match.assign(current, modules)
         rows = _rows(modules, assignment.ids, tenant_id, course_id)
+        authors = _touched(current)  # kind → {id: parent id} of what the author touched
         if course:
             courses.set_structure_fields(conn, tenant_id, course_id, course)
         with conn.cursor() as cur:
@@ -249,11 +283,124 @@ def replace(
             for kind in ("modules", "lessons", "concepts", "exercises"):
                 if rows[kind]:
                     cur.executemany(_WRITE[kind], rows[kind])
+            for kind, positions in _after_the_runs_items(assignment, authors, rows).items():
+                cur.executemany(f"UPDATE {kind} SET position = %s WHERE id = %s", positions)  # noqa: S608
             # children a removed parent had are moved or removed by now; what is left goes
             for kind, statement in _DELETE.items():
-                if assignment.removed[kind]:
-                    cur.execute(statement, (list(assignment.removed[kind]), course_id, tenant_id))
+                removed = assignment.removed[kind] - set(authors[kind])
+                if removed:
+                    cur.execute(statement, (list(removed), course_id, tenant_id))
     return {kind: len(batch) for kind, batch in rows.items()}
+
+
+def _with_run_texts(conn: psycopg.Connection, tenant_id: str, course_id: str, current: list[dict]) -> list[dict]:
+    """``current`` with each item's ``run_text``: what the last run called it, which the next
+    run's answer is matched by, whatever the author renamed it to since."""
+    texts: dict[str, str] = {}
+    for kind in RUN_FIELDS:
+        query = f"SELECT id, run_text FROM {kind} WHERE course_id = %s AND tenant_id = %s AND run_text IS NOT NULL"  # noqa: S608
+        texts.update((str(item_id), text) for item_id, text in conn.execute(query, (course_id, tenant_id)))
+    for module in current:
+        for item in [
+            module,
+            *module["lessons"],
+            *(i for lesson in module["lessons"] for k in ("concepts", "exercises") for i in lesson[k]),
+        ]:
+            if str(item["id"]) in texts:
+                item["run_text"] = texts[str(item["id"])]
+    return current
+
+
+def _touched(current: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, str | None]]:
+    """Per kind, the items the author added or edited, and every parent of one (a lesson the
+    author added keeps its module): id → its parent's id."""
+    touched: dict[str, dict[str, str | None]] = {kind: {} for kind in ("modules", "lessons", "concepts", "exercises")}
+    for module in current:
+        for lesson in module["lessons"]:
+            for kind in ("concepts", "exercises"):
+                for item in lesson[kind]:
+                    if item["edited"]:
+                        touched[kind][str(item["id"])] = str(lesson["id"])
+            if lesson["edited"] or any(
+                str(i["id"]) in touched[k] for k in ("concepts", "exercises") for i in lesson[k]
+            ):
+                touched["lessons"][str(lesson["id"])] = str(module["id"])
+        if module["edited"] or any(str(lesson["id"]) in touched["lessons"] for lesson in module["lessons"]):
+            touched["modules"][str(module["id"])] = None
+    return touched
+
+
+def _after_the_runs_items(
+    assignment: structure_match.Assignment, authors: Mapping[str, Mapping[str, str | None]], rows: Mapping[str, list]
+) -> dict[str, list[tuple[int, str]]]:
+    """Positions for the author's items the run did not return: after the run's items of the
+    same parent, in their former order."""
+    taken: dict[tuple[str, str | None], int] = {}
+    for kind, batch in rows.items():
+        for row in batch:
+            key = (kind, row.get("parent"))
+            taken[key] = taken.get(key, 0) + 1
+    positions: dict[str, list[tuple[int, str]]] = {}
+    for kind, items in authors.items():
+        for item_id, parent in items.items():
+            if item_id in assignment.kept[kind]:
+                continue  # the run returned it: it has its place
+            key = (kind, parent)
+            positions.setdefault(kind, []).append((taken.get(key, 0), item_id))
+            taken[key] = taken.get(key, 0) + 1
+    return positions
+
+
+_KEY_TEXT = {"modules": "title", "lessons": "title", "concepts": "title", "exercises": "description"}
+
+
+def deleted_keys(conn: psycopg.Connection, tenant_id: str, course_id: str) -> set[tuple[str, str]]:
+    """What the author deleted from the course: (kind, normalised text) pairs."""
+    rows = conn.execute(
+        "SELECT kind, key FROM structure_deletions WHERE course_id = %s AND tenant_id = %s", (course_id, tenant_id)
+    )
+    return {(kind, key) for kind, key in rows}
+
+
+def _without_deleted(modules: Sequence[Mapping[str, Any]], deleted: set[tuple[str, str]]) -> list[Mapping[str, Any]]:
+    """``modules`` less every item the author deleted (by kind and normalised text), with what
+    hangs under it."""
+    if not deleted:
+        return list(modules)
+
+    def gone(kind: str, item: Mapping[str, Any]) -> bool:
+        return (kind, structure_match.normalised(item.get(_KEY_TEXT[kind]))) in deleted
+
+    kept = []
+    for module in modules:
+        if gone("modules", module):
+            continue
+        lessons = []
+        for lesson in module.get("lessons", ()):
+            if gone("lessons", lesson):
+                continue
+            lessons.append(
+                {
+                    **lesson,
+                    "concepts": [c for c in lesson.get("concepts", ()) if not gone("concepts", c)],
+                    "exercises": [e for e in lesson.get("exercises", ()) if not gone("exercises", e)],
+                }
+            )
+        kept.append({**module, "lessons": lessons})
+    return kept
+
+
+def _forget_edits(conn: psycopg.Connection, tenant_id: str, course_id: str) -> None:
+    """The author's marks, gone: every field is the run's again, hand-added items are like any
+    other, deleted ones may come back."""
+    for kind in ("modules", "lessons", "concepts", "exercises"):
+        conn.execute(
+            f"UPDATE {kind} SET edited = '{{}}', added_by_author = false"  # noqa: S608 (constants only)
+            " WHERE course_id = %s AND tenant_id = %s AND (cardinality(edited) > 0 OR added_by_author)",
+            (course_id, tenant_id),
+        )
+    conn.execute("DELETE FROM structure_deletions WHERE course_id = %s AND tenant_id = %s", (course_id, tenant_id))
+    conn.execute("UPDATE courses SET edited = '{}' WHERE id = %s AND tenant_id = %s", (course_id, tenant_id))
 
 
 # --- one exercise, for grading ---------------------------------------------------------------

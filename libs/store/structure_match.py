@@ -149,7 +149,9 @@ def assign(current: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]
         parent_kind = _PARENT[kind]
         current_items = [
             _Item(
-                normalised(_TEXT[kind](item)),
+                # what the last run called it (``run_text``), so an item the author renamed is
+                # still known by the name the model gives it
+                item.get("run_text") or normalised(_TEXT[kind](item)),
                 _ANCHOR[kind](item),
                 None if parent_kind is None else str(then[parent_kind][parent][0]["id"]),
                 position,

@@ -26,6 +26,10 @@ STRUCTURE_REQUEST = Object(
     {
         "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
         "force": Boolean(description="Run even when nothing the last run depended on has changed"),
+        "discard_edits": Boolean(
+            description="Forget the author's edits first (edited fields, items added and deleted by hand): the run's"
+            " answer becomes the whole structure"
+        ),
     }
 )
 
@@ -115,14 +119,19 @@ class StructureRuns:
                         field="materials",
                     )
                 last = structure_versions.latest_with_inputs(conn, tenant, course)
-                if last is not None and self._router is not None and not body.get("force"):
+                if (
+                    last is not None
+                    and self._router is not None
+                    and not (body.get("force") or body.get("discard_edits"))
+                ):
                     models = inputs.reachable_models(self._router.registry, self._router.adapters, strategy)
                     if last[1] == inputs.fingerprint(conn, tenant, course, strategy=strategy, models=models):
                         resp.media = {**last[0], "unchanged": True}  # 200: the version that has it all
                         return
                 require_a_provider(self._settings)
+                payload = {"strategy": strategy, **({"discard_edits": True} if body.get("discard_edits") else {})}
                 job_id = queue.enqueue(
-                    conn, tenant, "generate_structure", course_id=course, payload={"strategy": strategy}, max_attempts=2
+                    conn, tenant, "generate_structure", course_id=course, payload=payload, max_attempts=2
                 )
         except UniqueViolation:
             # jobs_one_structure_run_per_course: the check and the insert cannot race

@@ -74,7 +74,14 @@ class Structuring:
         progress("saving", 95)
         with self._pool.connection() as conn, conn.transaction():
             queue.hold(conn, job)  # a run that lost its job writes nothing
-            counts = structure.replace(conn, tenant, course_id, outcome.modules, course=outcome.course)
+            counts = structure.replace(
+                conn,
+                tenant,
+                course_id,
+                outcome.modules,
+                course=outcome.course,
+                discard_edits=bool(job.payload.get("discard_edits")),
+            )
             # the structure as stored, with the ids it kept or gave (no embeddings: 1536 floats
             # per concept would dwarf the rest)
             snapshot = {"course": outcome.course, "modules": structure.read(conn, tenant, course_id)}

@@ -15,8 +15,9 @@ from libs.http.routing import API_PREFIX
 from libs.http.validation import json_body, query, query_parameters, validate
 from libs.llm import calls
 from libs.platform.storage import Storage
-from libs.store import courses, slide_mapping, structure
+from libs.store import courses, slide_mapping, structure, structure_edits
 from services.courses import document, removal, slides
+from services.courses import structure_edits as edit_resources
 from services.courses.course_changes import CourseChanges
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
 
@@ -75,7 +76,8 @@ class CourseItem:
             },
         },
         "PATCH": {
-            "summary": "Update title, description or learning goal",
+            "summary": "Update title, description or learning goal (a run keeps what is set here)",
+            "parameters": [edit_resources.IF_MATCH],
             "requestBody": {"required": True, "content": json_content(ref("CoursePatch"))},
             "responses": {"200": {"description": "The updated course", "content": json_content(ref("Course"))}},
         },
@@ -130,9 +132,13 @@ class CourseItem:
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         fields = validate(json_body(req), COURSE_PATCH, require=False)
-        with self._pool.connection() as conn:
-            resp.media = courses.update(conn, _tenant(req), str(course_id), fields)
-        self._cache.drop(str(course_id))  # this process's next read is fresh without waiting for NOTIFY
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn, conn.transaction():
+            # If-Match: the course as the client read it, or a 412 (nothing written)
+            structure_edits.hold_revision(conn, tenant, course, structure_edits.expected_tags(req.if_match))
+            resp.media = updated = courses.update(conn, tenant, course, fields)
+        self._cache.drop(course)  # this process's next read is fresh without waiting for NOTIFY
+        resp.etag = structure_edits.etag(course, updated["revision"])
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         course = str(course_id)
@@ -141,16 +147,16 @@ class CourseItem:
         resp.status = falcon.HTTP_204
 
 
-class LessonItem:
+class LessonItem(edit_resources.item("lessons")):  # type: ignore[misc]
+    """``GET`` one lesson with its concepts and exercises; ``PATCH``/``DELETE`` as every item."""
+
     openapi: ClassVar[Operations] = {
+        **edit_resources.item("lessons").openapi,
         "GET": {
             "summary": "One lesson with its concepts and exercises",
             "responses": {"200": {"description": "The lesson", "content": json_content(ref("LessonDetail"))}},
-        }
+        },
     }
-
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, lesson_id: object) -> None:
         with self._pool.connection() as conn:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from psycopg_pool import ConnectionPool
 
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
-from libs.http.routing import Route
+from libs.http.routing import API_PREFIX, Route
 from libs.platform.storage import Storage
+from services.courses import structure_edits as edits
 from services.courses.course_changes import CourseChanges
 from services.courses.document import DocumentCache
 from services.courses.resources import (
@@ -18,7 +19,10 @@ from services.courses.resources import (
 )
 from services.courses.schemas import SCHEMAS  # noqa: F401  (read by services.openapi)
 
-COURSE = "/api/v1/courses/{course_id:uuid}"
+COURSE = API_PREFIX + "/courses/{course_id:uuid}"
+# the author's edits of the structure: prep, like every other write of a course
+ADD = {"POST": PREP_ONLY}
+EDIT = {"PATCH": PREP_ONLY, "DELETE": PREP_ONLY}
 
 
 def routes(
@@ -28,14 +32,37 @@ def routes(
     changes: CourseChanges | None = None,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
+    cache = cache or DocumentCache()
     return [
         Route("/api/v1/courses", CourseCollection(pool), {"POST": PREP_ONLY, "GET": PREP_OR_CHECK}),
         Route(
             COURSE,
-            CourseItem(pool, storage, cache or DocumentCache(), changes),
+            CourseItem(pool, storage, cache, changes),
             {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
         ),
-        Route(COURSE + "/lessons/{lesson_id:uuid}", LessonItem(pool), {"GET": PREP_OR_CHECK}),
+        Route(
+            COURSE + "/lessons/{lesson_id:uuid}",
+            LessonItem(pool, cache),
+            {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
+        ),
+        # the author's edits of the structure
+        Route(COURSE + "/modules", edits.collection("modules")(pool, cache), {"POST": PREP_ONLY}),
+        Route(COURSE + "/modules/{module_id:uuid}", edits.item("modules")(pool, cache), EDIT),
+        Route(
+            COURSE + "/modules/{module_id:uuid}/lessons", edits.collection("lessons")(pool, cache), {"POST": PREP_ONLY}
+        ),
+        Route(
+            COURSE + "/lessons/{lesson_id:uuid}/concepts",
+            edits.collection("concepts")(pool, cache),
+            {"POST": PREP_ONLY},
+        ),
+        Route(
+            COURSE + "/lessons/{lesson_id:uuid}/exercises",
+            edits.collection("exercises")(pool, cache),
+            {"POST": PREP_ONLY},
+        ),
+        Route(COURSE + "/concepts/{concept_id:uuid}", edits.item("concepts")(pool, cache), EDIT),
+        Route(COURSE + "/exercises/{exercise_id:uuid}", edits.item("exercises")(pool, cache), EDIT),
         Route(COURSE + "/slide-mapping", SlideMapping(pool), {"POST": PREP_ONLY, "GET": PREP_ONLY}),
         Route("/api/v1/reports/cost", CostReport(pool), {"GET": PREP_OR_CHECK}),
     ]

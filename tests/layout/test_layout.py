@@ -16,6 +16,7 @@ SERVICES = ("auth", "uploads", "courses", "agent")
 ONE_SERVICE_ON_PURPOSE = {
     "libs.store.concept_search": "queries on the structure's tables, beside their owner",
     "libs.store.progress_outline": "queries on the structure's tables, beside their owner",
+    "libs.store.structure_edits": "the author's writes on the structure's tables, beside their owner",
     "libs.jobs.runner": "the worker runtime of the jobs table (bench runs it too)",
     "libs.llm.errors": "the LLM layer (SPEC: libs holds the providers and the router)",
     "libs.llm.providers": "the LLM layer (SPEC: libs holds the providers and the router)",

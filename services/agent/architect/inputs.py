@@ -2,7 +2,8 @@
 same models the same question, so the second would pay for the answer the first already gave.
 
 It covers each done material's content (its row changes whenever its document is made again:
-re-ingestion moves ``updated_at``), the slide mapping, the course's own fields, the prompts'
+re-ingestion moves ``updated_at``), the slide mapping, the course's own fields, the structure as
+it stands (so any edit of the author's counts) with what the author deleted, the prompts'
 versions, the strategy and the models a run may reach with the providers configured now. It is
 taken by the API before queueing a run, and by the run itself in the transaction that saves
 it, after its own writes (a run sets the course's description and goal): an untouched course
@@ -18,7 +19,7 @@ from collections.abc import Collection
 import psycopg
 
 from libs.llm.registry import Registry
-from libs.store import courses, materials, slide_mapping
+from libs.store import courses, materials, slide_mapping, structure
 from services.agent.architect import agent, condense
 
 ACTIONS = ("course_structuring", "text_processing", "embedding")
@@ -48,6 +49,8 @@ def fingerprint(conn: psycopg.Connection, tenant_id: str, course_id: str, *, str
         "course": {name: course[name] for name in (*courses.EDITABLE, *courses.STRUCTURE_FIELDS)},
         "materials": sorted(done),
         "slide_mapping": slide_mapping.list_pairs(conn, tenant_id, course_id),
+        "structure": structure.read(conn, tenant_id, course_id),
+        "deleted": sorted(structure.deleted_keys(conn, tenant_id, course_id)),
         "prompts": [agent.PROMPT, condense.PROMPT],
         "strategy": strategy,
         "models": models,

@@ -37,30 +37,33 @@ TIMECODE = {"type": "string", "pattern": TIMECODE_PATTERN, "description": "HH:MM
 NULLABLE_TIMECODE = {"type": ["string", "null"], "pattern": TIMECODE_PATTERN}
 SLIDE = {"type": "integer", "minimum": 1, "maximum": slide_mapping.MAX_SLIDE}
 NULLABLE_SLIDE = {"type": ["integer", "null"], "minimum": 1, "maximum": slide_mapping.MAX_SLIDE}
-ITEMS = array(text(300), max_items=20)
+ITEMS = array(text(structure.LIST_ITEM_MAX), max_items=structure.LIST_MAX)
 
 COURSE_FIELDS = {
-    "title": text(300),
-    "description": text(4000),
-    "learning_goal": text(2000),
+    "title": text(structure.TITLE_MAX),
+    "description": text(structure.DESCRIPTION_MAX),
+    "learning_goal": text(structure.GOAL_MAX),
     "expected_knowledge": ITEMS | {"description": "what a learner should know before"},
     "expected_skills": ITEMS | {"description": "what a learner can do after"},
 }
 CONCEPT = obj(
     {
-        "title": text(300),
-        "definition": text(2000),
-        "examples": array(text(1000), max_items=10),
-        "timecodes": array(TIMECODE, max_items=20),
-        "slide_references": array(SLIDE, max_items=50),
-        "web_references": array(obj({"url": text(2000), "title": text(300, nullable=True)}), max_items=10),
+        "title": text(structure.TITLE_MAX),
+        "definition": text(structure.DEFINITION_MAX),
+        "examples": array(text(structure.EXAMPLE_MAX), max_items=structure.EXAMPLES_MAX),
+        "timecodes": array(TIMECODE, max_items=structure.TIMECODES_MAX),
+        "slide_references": array(SLIDE, max_items=structure.SLIDE_REFERENCES_MAX),
+        "web_references": array(
+            obj({"url": text(structure.URL_MAX), "title": text(structure.TITLE_MAX, nullable=True)}),
+            max_items=structure.WEB_REFERENCES_MAX,
+        ),
     }
 )
 EXERCISE = obj(
     {
-        "description": text(4000),
-        "reference_solution": text(8000),
-        "grading_criteria": text(4000),
+        "description": text(structure.DESCRIPTION_MAX),
+        "reference_solution": text(structure.SOLUTION_MAX),
+        "grading_criteria": text(structure.DESCRIPTION_MAX),
         "difficulty": {
             "type": "integer",
             "minimum": structure.EXERCISE_DIFFICULTY[0],
@@ -71,7 +74,7 @@ EXERCISE = obj(
 )
 LESSON = obj(
     {
-        "title": text(300),
+        "title": text(structure.TITLE_MAX),
         "video_start_timecode": NULLABLE_TIMECODE,
         "video_end_timecode": NULLABLE_TIMECODE,
         "slide_start": NULLABLE_SLIDE,

@@ -1,0 +1,14 @@
+DROP TABLE structure_deletions;
+ALTER TABLE exercises DROP COLUMN run_text;
+ALTER TABLE exercises DROP COLUMN added_by_author;
+ALTER TABLE exercises DROP COLUMN edited;
+ALTER TABLE concepts DROP COLUMN run_text;
+ALTER TABLE concepts DROP COLUMN added_by_author;
+ALTER TABLE concepts DROP COLUMN edited;
+ALTER TABLE lessons DROP COLUMN run_text;
+ALTER TABLE lessons DROP COLUMN added_by_author;
+ALTER TABLE lessons DROP COLUMN edited;
+ALTER TABLE modules DROP COLUMN run_text;
+ALTER TABLE modules DROP COLUMN added_by_author;
+ALTER TABLE modules DROP COLUMN edited;
+ALTER TABLE courses DROP COLUMN edited;
