@@ -136,6 +136,23 @@ def set_structure_fields(conn: psycopg.Connection, tenant_id: str, course_id: st
     )
 
 
+def set_fields_back(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> None:
+    """A restore: the course's description, goal, expected knowledge and skills as a version
+    held them (the title stays the client's)."""
+    conn.execute(
+        "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s, expected_skills = %s,"
+        " updated_at = now() WHERE id = %s AND tenant_id = %s",
+        (
+            fields.get("description"),
+            fields.get("learning_goal"),
+            list(fields.get("expected_knowledge", ())),
+            list(fields.get("expected_skills", ())),
+            course_id,
+            tenant_id,
+        ),
+    )
+
+
 def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:
     """The course's revision (every change under it bumps it): what the document's ETag and
     cache follow."""

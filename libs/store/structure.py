@@ -129,7 +129,7 @@ PARENT_COLUMN = {"modules": None, "lessons": "module_id", "concepts": "lesson_id
 _CASTS = {"web_references": "::jsonb", "embedding": "::vector"}
 
 
-def _upsert(kind: str) -> str:
+def _upsert(kind: str, *, keep_edits: bool = True) -> str:
     parent = PARENT_COLUMN[kind]
     columns = ["id", "tenant_id", "course_id", *([parent] if parent else []), "position", *RUN_FIELDS[kind]]
     values = ["%(id)s", "%(tenant)s", "%(course)s", *(["%(parent)s"] if parent else []), "%(position)s"]
@@ -137,11 +137,15 @@ def _upsert(kind: str) -> str:
     columns.append("run_text")
     values.append("%(run_text)s")
     updates = [f"{parent} = EXCLUDED.{parent}"] if parent else []
-    updates += ["position = EXCLUDED.position", "run_text = EXCLUDED.run_text"]
-    updates += [
-        f"{name} = CASE WHEN '{name}' = ANY({kind}.edited) THEN {kind}.{name} ELSE EXCLUDED.{name} END"
-        for name in RUN_FIELDS[kind]
-    ]
+    if keep_edits:  # a run: the author's fields stay the author's
+        updates += ["position = EXCLUDED.position", "run_text = EXCLUDED.run_text"]
+        updates += [
+            f"{name} = CASE WHEN '{name}' = ANY({kind}.edited) THEN {kind}.{name} ELSE EXCLUDED.{name} END"
+            for name in RUN_FIELDS[kind]
+        ]
+    else:  # a restore: every field as the version has it; the name a run gave stays
+        updates += ["position = EXCLUDED.position", f"run_text = coalesce({kind}.run_text, EXCLUDED.run_text)"]
+        updates += [f"{name} = EXCLUDED.{name}" for name in RUN_FIELDS[kind]]
     if kind == "concepts":
         columns.append("embedding")
         values.append("%(embedding)s::vector")
@@ -160,6 +164,7 @@ def _upsert(kind: str) -> str:
 
 
 _WRITE = {kind: _upsert(kind) for kind in RUN_FIELDS}
+_RESTORE = {kind: _upsert(kind, keep_edits=False) for kind in RUN_FIELDS}
 _DELETE = {
     kind: f"DELETE FROM {kind} WHERE id = ANY(%s) AND course_id = %s AND tenant_id = %s"  # noqa: S608
     for kind in ("exercises", "concepts", "lessons", "modules")
@@ -291,6 +296,47 @@ def replace(
                 if removed:
                     cur.execute(statement, (list(removed), course_id, tenant_id))
     return {kind: len(batch) for kind, batch in rows.items()}
+
+
+def restore(
+    conn: psycopg.Connection,
+    tenant_id: str,
+    course_id: str,
+    modules: Sequence[Mapping[str, Any]],
+    *,
+    course: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """Make ``modules`` (as :func:`read` returns them, ids included: a version's document) the
+    course's structure, each item with the id it has there: kept items are set back, deleted
+    ones come back with their ids, newer ones go. ``course`` sets the course's own fields back
+    (the title stays). One transaction; returns the counts written."""
+    ids: dict[str, list[str]] = {kind: [] for kind in RUN_FIELDS}
+    for module in modules:
+        ids["modules"].append(str(module["id"]))
+        for lesson in module.get("lessons", ()):
+            ids["lessons"].append(str(lesson["id"]))
+            for kind in ("concepts", "exercises"):
+                ids[kind] += [str(item["id"]) for item in lesson.get(kind, ())]
+    with conn.transaction():
+        courses.require(conn, tenant_id, course_id, lock=True)
+        rows = _rows(modules, ids, tenant_id, course_id)
+        if course:
+            courses.set_fields_back(conn, tenant_id, course_id, course)
+        with conn.cursor() as cur:
+            for shift in _SHIFT.values():
+                cur.execute(shift, (course_id, tenant_id))
+            for kind in ("modules", "lessons", "concepts", "exercises"):
+                if rows[kind]:
+                    cur.executemany(_RESTORE[kind], rows[kind])
+            for kind, statement in _DELETE_OTHERS.items():
+                cur.execute(statement, (ids[kind], course_id, tenant_id))
+    return {kind: len(batch) for kind, batch in rows.items()}
+
+
+_DELETE_OTHERS = {
+    kind: f"DELETE FROM {kind} WHERE NOT (id = ANY(%s::uuid[])) AND course_id = %s AND tenant_id = %s"  # noqa: S608
+    for kind in ("exercises", "concepts", "lessons", "modules")
+}
 
 
 def _with_run_texts(conn: psycopg.Connection, tenant_id: str, course_id: str, current: list[dict]) -> list[dict]:

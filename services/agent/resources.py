@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import ClassVar
 
 import falcon
@@ -12,14 +13,14 @@ from libs.errors import Conflict, Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.http.routing import API_PREFIX
-from libs.http.validation import Boolean, Choice, Object, json_body, validate
+from libs.http.validation import Boolean, Choice, Integer, Object, json_body, query, query_parameters, validate
 from libs.jobs import queue
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
 from libs.store import materials, structure
-from services.agent import documents, structure_versions
+from services.agent import documents, structure_diff, structure_versions
 from services.agent.architect import inputs
 
 STRUCTURE_REQUEST = Object(
@@ -181,3 +182,69 @@ class StructureVersion:
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
         with self._pool.connection() as conn:
             resp.media = structure_versions.get(conn, _tenant(req), str(course_id), version)
+
+
+DIFF_QUERY = {
+    "against": Integer(
+        minimum=0, maximum=2147483647, description="The version to compare with (default: the one before; 0: none)"
+    )
+}
+
+
+class StructureVersionDiff:
+    """What changed from one version to another, by item id and kind."""
+
+    openapi: ClassVar[Operations] = {
+        "GET": {
+            "summary": "Items added, removed and changed between two versions, each changed field before and after",
+            "parameters": query_parameters(DIFF_QUERY),
+            "responses": {"200": {"description": "The differences", "content": json_content(ref("StructureDiff"))}},
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
+        against = query(req, DIFF_QUERY).get("against", version - 1)
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn, conn.transaction():
+            after = structure_versions.get(conn, tenant, course, version)["document"]
+            before = structure_versions.get(conn, tenant, course, against)["document"] if against else {}
+        resp.media = {"version": version, "against": against, **structure_diff.diff(before, after)}
+
+
+class StructureRestore:
+    """Bring a version back: the structure as it was, with its ids, recorded as a new version."""
+
+    openapi: ClassVar[Operations] = {
+        "POST": {
+            "summary": "Restore a version: the structure as it was, ids included, kept as a new version"
+            " (the author's unsaved edits are kept as a version first)",
+            "responses": {"200": {"description": "The new version", "content": json_content(ref("StructureVersion"))}},
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
+        tenant, course = _tenant(req), str(course_id)
+        with self._pool.connection() as conn, conn.transaction():
+            document = structure_versions.get(conn, tenant, course, version)["document"]
+            structure_versions.keep_edits(conn, tenant, course)
+            structure.restore(conn, tenant, course, document.get("modules", []), course=document.get("course"))
+            now = structure_versions.snapshot(conn, tenant, course)
+            number = structure_versions.record(
+                conn,
+                tenant,
+                course,
+                job_id=None,
+                model=None,
+                cost_usd=Decimal(0),
+                counts=structure_versions.counts(now),
+                document=now,
+                origin="restore",
+                restored_from=version,
+            )
+            resp.media = structure_versions.get(conn, tenant, course, number)

@@ -13,7 +13,7 @@ from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from libs.platform.settings import Settings
 from libs.store import materials
-from services.agent import documents, jobs, structure_versions
+from services.agent import documents, jobs, structure_diff, structure_versions
 from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch
 from services.agent.check.submit import Submitter
@@ -21,12 +21,15 @@ from services.agent.resources import (
     STRUCTURE_REQUEST,
     JobItem,
     MaterialDocument,
+    StructureRestore,
     StructureRuns,
     StructureVersion,
+    StructureVersionDiff,
     StructureVersions,
 )
 
 COURSE = "/api/v1/courses/{course_id:uuid}"
+VERSION = COURSE + "/structure/versions/{version:int(min=1,max=2147483647)}"
 
 SCHEMAS = {
     "Job": jobs.JOB_SCHEMA,
@@ -55,6 +58,8 @@ SCHEMAS = {
     },
     "StructureVersionPage": page_schema(structure_versions.SUMMARY_SCHEMA),
     "StructureVersion": structure_versions.VERSION_SCHEMA,
+    "StructureDiff": structure_diff.SCHEMA,
+    "DiffItem": structure_diff.ITEM_SCHEMA,
     **check.SCHEMAS,
 }
 
@@ -79,6 +84,8 @@ def routes(
             StructureVersion(pool),
             {"GET": PREP_OR_CHECK},
         ),
+        Route(VERSION + "/diff", StructureVersionDiff(pool), {"GET": PREP_OR_CHECK}),
+        Route(VERSION + "/restore", StructureRestore(pool), {"POST": PREP_ONLY}),
         # the check scope
         Route(exercise, check.Submissions(pool, submitter), {"POST": CHECK_ONLY, "GET": CHECK_ONLY}),
         Route(exercise + "/{submission_id:uuid}", check.Submission(pool), {"GET": CHECK_ONLY}),

@@ -74,6 +74,7 @@ class Structuring:
         progress("saving", 95)
         with self._pool.connection() as conn, conn.transaction():
             queue.hold(conn, job)  # a run that lost its job writes nothing
+            structure_versions.keep_edits(conn, tenant, course_id)  # the author's work, kept first
             counts = structure.replace(
                 conn,
                 tenant,
@@ -82,9 +83,8 @@ class Structuring:
                 course=outcome.course,
                 discard_edits=bool(job.payload.get("discard_edits")),
             )
-            # the structure as stored, with the ids it kept or gave (no embeddings: 1536 floats
-            # per concept would dwarf the rest)
-            snapshot = {"course": outcome.course, "modules": structure.read(conn, tenant, course_id)}
+            # the structure as stored, with the ids it kept or gave
+            snapshot = structure_versions.snapshot(conn, tenant, course_id)
             # what this run depended on, read after its own writes: the next request for an
             # untouched course fingerprints the same and is answered with this version
             models = inputs.reachable_models(self._router.registry, self._router.adapters, strategy)

@@ -152,3 +152,34 @@ def test_a_course_patch_honours_if_match_and_answers_the_new_etag(owner, course_
     )
     assert stale.status_code == 412
     assert document(course_url, owner).json()["title"] == "Renamed"
+
+
+def test_edits_are_kept_as_a_version_diffed_by_id_and_restored(stack, owner, course_url):
+    lesson = first_lesson(course_url, owner)
+    requests.patch(f"{course_url}/lessons/{lesson['id']}", json={"title": "Renamed"}, headers=owner, timeout=10)
+    assert run(stack, course_url, owner, force=True)["result"]["version"] == 3
+    versions = requests.get(f"{course_url}/structure/versions", headers=owner, timeout=10).json()["items"]
+    # the run kept the author's edited state as a version before it wrote its own
+    assert [v["origin"] for v in versions] == ["run", "edits", "run"]
+
+    diff = requests.get(f"{course_url}/structure/versions/3/diff", params={"against": 1}, headers=owner, timeout=10)
+    assert diff.status_code == 200, diff.text
+    changed = {(c["kind"], c["id"]): c["changes"] for c in diff.json()["changed"]}
+    assert changed[("lessons", lesson["id"])]["title"] == {"before": lesson["title"], "after": "Renamed"}
+    assert (diff.json()["added"], diff.json()["removed"]) == ([], [])
+    everything = requests.get(
+        f"{course_url}/structure/versions/1/diff", params={"against": 0}, headers=owner, timeout=10
+    ).json()
+    assert ("lessons", lesson["id"]) in {(a["kind"], a["id"]) for a in everything["added"]}
+
+    restored = requests.post(f"{course_url}/structure/versions/1/restore", headers=owner, timeout=10)
+    assert restored.status_code == 200, restored.text
+    assert (restored.json()["version"], restored.json()["origin"], restored.json()["restored_from"]) == (
+        4,
+        "restore",
+        1,
+    )
+    back = first_lesson(course_url, owner)
+    assert (back["id"], back["title"]) == (lesson["id"], lesson["title"])
+    unknown = requests.get(f"{course_url}/structure/versions/9/diff", headers=owner, timeout=10)
+    assert unknown.status_code == 404

@@ -178,9 +178,10 @@ def test_a_rerun_with_nothing_changed_answers_its_version_without_a_model_call(s
     assert len(course_model.requests) == calls  # no model was asked anything
     # what a run depends on changes: it runs again
     requests.patch(course_url, headers=owner, json={"learning_goal": "Write real programs"}, timeout=10)
-    assert run(stack, course_url, owner)["result"]["version"] == 2
+    # (version 2 keeps the edited course as it was before the run: origin "edits")
+    assert run(stack, course_url, owner)["result"]["version"] == 3
     assert requests.post(f"{course_url}/structure", headers=owner, json={}, timeout=10).status_code == 200
     # and force runs whatever
-    assert run(stack, course_url, owner, force=True)["result"]["version"] == 3
+    assert run(stack, course_url, owner, force=True)["result"]["version"] == 4
     # another strategy is another question
     assert run(stack, course_url, owner, strategy="budget")["status"] == "succeeded"

@@ -1,0 +1,3 @@
+ALTER TABLE structure_versions DROP COLUMN restored_from;
+ALTER TABLE structure_versions DROP COLUMN instructions;
+ALTER TABLE structure_versions DROP COLUMN origin;
