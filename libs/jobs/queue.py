@@ -194,6 +194,19 @@ def complete_queued(conn: psycopg.Connection, tenant_id: str, job_id: str, resul
     return conn.execute(_COMPLETE_QUEUED, params).rowcount == 1
 
 
+def postpone(conn: psycopg.Connection, tenant_id: str, job_id: str, seconds: float) -> bool:
+    """Hold a still-queued job back from workers ``seconds`` from now (0: due at once);
+    ``False`` once a worker has claimed it or it is done."""
+    return (
+        conn.execute(
+            "UPDATE jobs SET run_after = now() + make_interval(secs => %s), updated_at = now()"
+            " WHERE id = %s AND tenant_id = %s AND status = 'queued'",
+            (seconds, job_id, tenant_id),
+        ).rowcount
+        == 1
+    )
+
+
 def get(conn: psycopg.Connection, tenant_id: str, job_id: str) -> dict:
     """A job of the tenant as the API shows it (:data:`JOB_SCHEMA`); :class:`NotFound` for an
     unknown id, a malformed one, or another tenant's."""

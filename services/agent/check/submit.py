@@ -2,21 +2,26 @@
 API grades it itself and waits up to GRADING_WAIT_SECONDS; past that the client gets 202
 and the grade arrives later.
 
-The job is the safety net, held back from workers for the wait plus one LLM timeout: if the
-API's own grading finishes first it completes the still-queued job in the same transaction
-that stores the grade (:func:`libs.jobs.queue.complete_queued`), so a worker never grades it
-twice; if the API process dies or its grading fails, a worker grades it (services/agent/check/job.py).
+The job is the safety net, held back from workers for the wait plus one LLM timeout, and held
+back again for as long as the API is still grading (the router may spend several timeouts on
+retries and fallbacks): if the API's own grading finishes first it completes the still-queued
+job in the same transaction that stores the grade (:func:`libs.jobs.queue.complete_queued`), so
+a worker never grades it twice and the model is billed once; if the API's grading fails the
+job is made due at once, and if the API process dies the hold lapses: a worker grades it then
+(services/agent/check/job.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from libs.jobs import queue
@@ -101,11 +106,17 @@ class Submitter:
         if time.monotonic() > start_by:
             return  # queued behind other gradings past the wait: the job's worker will do it
         try:
-            result = grading.grade(
-                self._router, tenant_id=tenant_id, job_id=job_id, exercise=exercise, answer=answer, strategy=strategy
-            )
+            with _Hold(self._pool, tenant_id, job_id, self._hold_back):
+                result = grading.grade(
+                    self._router,
+                    tenant_id=tenant_id,
+                    job_id=job_id,
+                    exercise=exercise,
+                    answer=answer,
+                    strategy=strategy,
+                )
         except (AllModelsFailed, NoProviderConfigured) as exc:
-            # the job tries again (each failure is in llm_calls); the client follows the job
+            # the job tries again at once (each failure is in llm_calls); the client follows it
             log.warning("grading submission %s in the API failed, its job will retry: %s", submission_id, exc)
             return
         except Exception:
@@ -116,3 +127,35 @@ class Submitter:
                 grading.store(conn, tenant_id, submission_id, result)
             else:
                 log.info("submission %s was taken by a worker first; this grade is not stored", submission_id)
+
+
+class _Hold:
+    """While the API grades: the job held back from workers, renewed every third of the hold,
+    so a grading longer than one LLM timeout is not started a second time by a worker. On a
+    failure the job is made due at once: the worker retries now, not when the hold ends."""
+
+    def __init__(self, pool: ConnectionPool, tenant_id: str, job_id: str, seconds: float) -> None:
+        self._pool, self._tenant, self._job, self._seconds = pool, tenant_id, job_id, seconds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"hold-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Hold:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+        if exc_type is not None:
+            self._postpone(0)
+
+    def _renew(self) -> None:
+        while not self._done.wait(self._seconds / 3):
+            self._postpone(self._seconds)
+
+    def _postpone(self, seconds: float) -> None:
+        try:
+            with self._pool.connection() as conn:
+                queue.postpone(conn, self._tenant, self._job, seconds)
+        except psycopg.Error as exc:  # the hold lapses by itself: a worker grades it then
+            log.warning("could not hold back grading job %s: %s", self._job, exc)

@@ -14,6 +14,7 @@ from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
 from services.agent.check import grading, submissions
 from services.agent.check.job import GradeSubmission
+from services.agent.check.submit import Submitter
 from tests.conftest import hold_job
 from tests.fakes import course_model as fakes
 from tests.services.agent.check_helpers import course_with_structure, exercise_ids, graded, submitted
@@ -139,6 +140,26 @@ def test_past_the_wait_the_answer_is_202_with_a_job_and_the_grade_arrives(
     assert (later["status"], later["score"]) == ("graded", fakes.GOOD_SCORE)
     job = client.simulate_get(job_url, headers=check_key).json
     assert (job["status"], job["result"]["submission_id"]) == ("succeeded", later["id"])
+
+
+def test_a_grading_longer_than_its_hold_is_billed_once(pool, settings, course_model, db, tenant, course, exercise):
+    # the API's grading outlasts the job's first hold (as a router spending several timeouts
+    # on retries would): the hold is renewed, so the stack's worker never grades it a second time
+    router = LlmRouter(settings, load_registry(), pool)
+    submitter = Submitter(pool, router, dataclasses.replace(settings, grading_wait_seconds=1))
+    submitter._hold_back = fakes.SLOW_SECONDS / 3  # a third of the model's answer time
+    marker = f"{fakes.GRADE_SLOW} held {uuid.uuid4().hex}"
+    submitted_now = submitter.submit(tenant.id, course, exercise, "s", marker, "default")
+    assert submitted_now["status"] == "grading"  # past the wait
+    later = wait_for(
+        lambda: submissions.get(db, tenant.id, submitted_now["id"]),
+        lambda submission: submission["status"] != "grading",
+    )
+    assert later["status"] == "graded"
+    job = queue.get(db, tenant.id, str(submitted_now["job_id"]))
+    # completed by the API while still queued: no worker ever claimed it
+    assert (job["status"], job["attempts"]) == ("succeeded", 0)
+    assert len(grading_requests(course_model, marker)) == 1
 
 
 def test_a_job_the_api_did_not_finish_is_graded_by_the_worker(client, check_key, db, tenant, course, exercise):
