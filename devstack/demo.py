@@ -1,7 +1,9 @@
 """``make demo``: see the product work against the running local stack. It makes a tenant, a key
 and a course, uploads the sample materials of devstack/samples (one of each kind that works
 offline), shows ingestion progress while it waits, and prints what was extracted; with an LLM
-configured it then generates the course's structure and prints it as a tree with its cost."""
+configured it then generates the course's structure and prints it as a tree with its cost, and
+shows the structure as the author's document: a lesson renamed by hand, a rerun that keeps the
+name and every id, and the diff between the two versions."""
 
 from __future__ import annotations
 
@@ -88,10 +90,55 @@ def run(env: Mapping[str, str]) -> int:
             " OPENAI_BASE_URL and OPENAI_MODEL for a local OpenAI-compatible server, or ANTHROPIC_API_KEY,"
             " GEMINI_API_KEY or DEEPSEEK_API_KEY, in the environment of make up and make demo."
         )
-    elif not _structure(http, gateway, course_url):
+    elif not _structure(http, gateway, course_url) or not _edit_and_rerun(http, gateway, course_url):
         return 1
     print(f"\nexplore: curl -H 'X-API-Key: {key.secret}' {course_url}")
     return 0
+
+
+def _ids(course: dict) -> list[str]:
+    lessons = [lesson for module in course["modules"] for lesson in module["lessons"]]
+    children = [item for lesson in lessons for item in (*lesson["concepts"], *lesson["exercises"])]
+    return [item["id"] for item in (*course["modules"], *lessons, *children)]
+
+
+def _edit_and_rerun(http: requests.Session, gateway: str, course_url: str) -> bool:
+    """Rename the first lesson by hand, ask for a run again (the edit is a change, so it runs),
+    and show that the name and every id survived, and the diff the two runs' versions make."""
+    before = http.get(course_url, timeout=10).json()
+    lesson = before["modules"][0]["lessons"][0]
+    renamed = f"{lesson['title']} (the author's title)"
+    edited = http.patch(f"{course_url}/lessons/{lesson['id']}", json={"title": renamed}, timeout=10)
+    edited.raise_for_status()
+    print(f"\nthe author renames lesson {lesson['id']}:")
+    print(f"    {lesson['title']!r} -> {renamed!r} (edited: {edited.json()['edited']})")
+    again = http.post(f"{course_url}/structure", json={}, timeout=10)
+    print(f"a new run is asked for: {again.status_code}")
+    if again.status_code == 202:
+        _follow(http, gateway, again.json()["job_id"])
+    after = http.get(course_url, timeout=10).json()
+    kept = after["modules"][0]["lessons"][0]
+    same = _ids(after) == _ids(before)
+    print(f"after the run: {kept['title']!r}; every id the same as before: {same}")
+    versions = http.get(f"{course_url}/structure/versions", timeout=10).json()["items"]
+    print("versions: " + ", ".join(f"{v['version']} ({v['origin']})" for v in versions))
+    newest = versions[-1]["version"]
+    diff = http.get(f"{course_url}/structure/versions/{newest}/diff", params={"against": 1}, timeout=10).json()
+    print(f"diff of version {newest} against 1:")
+    for change in diff["changed"]:
+        for field, values in change["changes"].items():
+            print(f"    {change['kind']} {change['id'] or ''} {field}: {values['before']!r} -> {values['after']!r}")
+    return same and kept["title"] == renamed
+
+
+def _follow(http: requests.Session, gateway: str, job_id: str) -> dict:
+    job_url = f"{gateway}/api/v1/jobs/{job_id}"
+    deadline = time.monotonic() + STRUCTURE_SECONDS
+    while (job := http.get(job_url, timeout=10).json())["status"] not in ("succeeded", "failed"):
+        if time.monotonic() > deadline:
+            return job
+        time.sleep(0.5)
+    return job
 
 
 def _structure(http: requests.Session, gateway: str, course_url: str) -> bool:
