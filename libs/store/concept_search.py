@@ -43,18 +43,30 @@ _INDEX_SEARCH = (
     "SELECT set_config('hnsw.iterative_scan', 'strict_order', true), set_config('hnsw.ef_search', %s, true),"
     " set_config('enable_sort', 'off', true)"
 )
-# The expression of migrations/0011's GIN index, word for word, so the index serves it. Words
-# are ORed (plainto_tsquery ANDs them): a student's question shares some words with a concept,
-# rarely all; ts_rank puts concepts matching more of them first.
-FTS_DOCUMENT = "to_tsvector('simple'::regconfig, c.title || ' ' || c.definition)"
+# Full text over each concept's stored vector (migrations/0017: title and definition, the
+# 'simple' configuration), so neither the match nor the rank recomputes it. Words are ORed
+# (plainto_tsquery ANDs them): a student's question shares some words with a concept, rarely
+# all; ts_rank puts concepts matching more of them first, then the course's order. A common
+# word matches every concept, so the ranking reads only narrow rows (id, place, score), and
+# only the best ``limit`` are read whole and joined for the answer.
 _TEXT = f"""
-SELECT {_HIT}, ts_rank({FTS_DOCUMENT}, q.query)::float8 AS score
-  FROM concepts c
-  CROSS JOIN (SELECT replace(plainto_tsquery('simple'::regconfig, %(q)s)::text, '&', '|')::tsquery AS query) q
+WITH q AS (SELECT replace(plainto_tsquery('simple'::regconfig, %(q)s)::text, '&', '|')::tsquery AS query),
+best AS (
+    SELECT c.id, ts_rank(c.search_vector, q.query)::float8 AS score,
+           m.position AS module_position, l.position AS lesson_position, c.position
+      FROM concepts c
+      CROSS JOIN q
+      JOIN lessons l ON l.id = c.lesson_id AND l.tenant_id = %(tenant)s
+      JOIN modules m ON m.id = l.module_id AND m.tenant_id = %(tenant)s
+     WHERE c.course_id = %(course)s AND c.tenant_id = %(tenant)s AND c.search_vector @@ q.query
+     ORDER BY score DESC, m.position, l.position, c.position
+     LIMIT %(limit)s
+)
+SELECT {_HIT}, best.score
+  FROM best
+  JOIN concepts c ON c.id = best.id
   {_HIT_JOINS}
- WHERE c.course_id = %(course)s AND c.tenant_id = %(tenant)s AND {FTS_DOCUMENT} @@ q.query
- ORDER BY score DESC, m.position, l.position, c.position
- LIMIT %(limit)s
+ ORDER BY best.score DESC, best.module_position, best.lesson_position, best.position
 """  # noqa: S608 (constants only)
 
 
@@ -79,6 +91,11 @@ def search_similar(
 
 def search_text(conn: psycopg.Connection, tenant_id: str, course_id: str, q: str, limit: int) -> list[dict]:
     """PostgreSQL full-text search over the course's concept titles and definitions, best
-    first, each with ``score`` = ts_rank."""
+    first, each with ``score`` = ts_rank. Run it inside a transaction: the plan setting lasts
+    as long."""
     params = {"tenant": tenant_id, "course": course_id, "q": q, "limit": limit}
+    # Planned for these values every time: the generic plan a prepared statement falls back to
+    # after five runs cannot see how many concepts a course has, and ranked a 10 000-concept
+    # course in 41 ms instead of 16 (measured).
+    conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     return conn.cursor(row_factory=dict_row).execute(_TEXT, params).fetchall()
