@@ -21,7 +21,7 @@ from libs.errors import NotFound
 log = logging.getLogger(__name__)
 
 # The vocabularies of the table's CHECK constraints (migrations/0004), declared once here.
-KINDS = ("ingest_material", "generate_structure", "grade_submission")
+KINDS = ("ingest_material", "generate_structure", "grade_submission", "embed_concepts")
 STATUSES = ("queued", "running", "succeeded", "failed")
 CHANNEL = "jobs_queued"  # migrations/0007's trigger NOTIFYs it with the job's kind
 

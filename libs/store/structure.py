@@ -456,6 +456,30 @@ _EXERCISE = """SELECT e.id, e.lesson_id, e.description, e.reference_solution, e.
                 WHERE e.id = %(exercise)s AND e.course_id = %(course)s AND e.tenant_id = %(tenant)s"""
 
 
+def concept_texts(conn: psycopg.Connection, tenant_id: str, concept_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(id, title, definition) of each of the tenant's concepts among ``concept_ids``."""
+    rows = conn.execute(
+        "SELECT id, title, definition FROM concepts WHERE id = ANY(%s::uuid[]) AND tenant_id = %s",
+        (list(concept_ids), tenant_id),
+    )
+    return [(str(concept_id), title, definition) for concept_id, title, definition in rows]
+
+
+def set_embedding(
+    conn: psycopg.Connection, tenant_id: str, concept_id: str, title: str, definition: str, vector: Sequence[float]
+) -> bool:
+    """Store the embedding made of ``title`` and ``definition``, unless the concept's text has
+    changed since (a newer edit queued its own); whether it was stored."""
+    return (
+        conn.execute(
+            "UPDATE concepts SET embedding = %s::vector"
+            " WHERE id = %s AND tenant_id = %s AND title = %s AND definition = %s",
+            ("[" + ",".join(map(str, vector)) + "]", concept_id, tenant_id, title, definition),
+        ).rowcount
+        == 1
+    )
+
+
 def has_exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> bool:
     """Whether the tenant's course has this exercise now."""
     params = (exercise_id, course_id, tenant_id)

@@ -5,7 +5,8 @@ lesson, concept or exercise. Statements on the structure's tables, beside their 
 - a field the author sets joins the row's ``edited``: a run leaves it be;
 - an item the author adds is ``added_by_author``: a run that does not return it keeps it;
 - an item the author deletes leaves its normalised text in ``structure_deletions``: a run that
-  returns it again does not bring it back.
+  returns it again does not bring it back;
+- a concept the author adds, or whose text the author changes, is queued to be embedded again.
 
 Every function runs in its own transaction, with the course row locked first, so an edit and a
 run (or two edits) happen one after the other, and takes the course's revision the client saw
@@ -22,6 +23,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from libs.errors import Invalid, NotFound, Stale
+from libs.jobs import queue
 from libs.store import courses
 from libs.store.structure import EDITED, PARENT_COLUMN, RUN_FIELDS
 from libs.store.structure_match import normalised
@@ -31,6 +33,7 @@ PARENT_KIND = {"modules": None, "lessons": "modules", "concepts": "lessons", "ex
 KEY_TEXT = {"modules": "title", "lessons": "title", "concepts": "title", "exercises": "description"}
 _NAMES = {"modules": "module", "lessons": "lesson", "concepts": "concept", "exercises": "exercise"}
 _OUT_OF_THE_WAY = 1_000_000
+EMBED_KIND = "embed_concepts"
 
 
 def etag(course_id: str, revision: int) -> str:
@@ -109,6 +112,12 @@ def _place(
         )
 
 
+def _embed_later(conn: psycopg.Connection, tenant_id: str, course_id: str, concept_id: str) -> None:
+    """Queue the concept's embedding (the agent's worker makes it: services/agent/embedding.py),
+    in the edit's transaction: the job exists exactly when the text it embeds does."""
+    queue.enqueue(conn, tenant_id, EMBED_KIND, course_id=course_id, payload={"concept_ids": [concept_id]})
+
+
 def _parent_of(kind: str, item: Mapping[str, Any]) -> str | None:
     column = PARENT_COLUMN[kind]
     return str(item[column]) if column else None
@@ -149,6 +158,8 @@ def add(
         statement = f"INSERT INTO {kind} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING id"  # noqa: S608
         item_id = str(_checked(kind, lambda: conn.execute(statement, params).fetchone()[0]))
         _place(conn, kind, course_id, tenant_id, parent_id, item_id, fields.get("position", 1 << 30))
+        if kind == "concepts":
+            _embed_later(conn, tenant_id, course_id, item_id)
         return _get(conn, tenant_id, course_id, kind, item_id), courses.current_revision(conn, tenant_id, course_id)
 
 
@@ -175,6 +186,12 @@ def update(
                 " WHERE id = %s AND tenant_id = %s"
             )
             _checked(kind, lambda: conn.execute(statement, [*values.values(), list(values), item_id, tenant_id]))
+            if kind == "concepts" and {"title", "definition"} & set(values):
+                # its embedding was made from the old text: none until the job makes the new one
+                conn.execute(
+                    "UPDATE concepts SET embedding = NULL WHERE id = %s AND tenant_id = %s", (item_id, tenant_id)
+                )
+                _embed_later(conn, tenant_id, course_id, item_id)
         if "position" in fields:
             parent = item.get(PARENT_COLUMN[kind]) if PARENT_COLUMN[kind] else None
             _place(

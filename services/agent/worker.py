@@ -18,6 +18,7 @@ from libs.platform.log import configure_logging
 from libs.platform.runtime import settings_or_exit
 from libs.platform.storage import create_storage
 from services.agent.check.job import GradeSubmission
+from services.agent.embedding import EmbedConcepts
 from services.agent.ingest import Ingestion
 from services.agent.structuring import Structuring
 
@@ -39,7 +40,12 @@ def main() -> int:
     worker = runner.Worker(
         pool,
         settings.postgres_conninfo,
-        {"ingest_material": ingestion, "generate_structure": Structuring(pool, router), "grade_submission": grading},
+        {
+            "ingest_material": ingestion,
+            "generate_structure": Structuring(pool, router),
+            "grade_submission": grading,
+            "embed_concepts": EmbedConcepts(pool, router),
+        },
         worker_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
         on_failed=lambda job, message: on_failed[job.kind](job, message) if job.kind in on_failed else None,
     )

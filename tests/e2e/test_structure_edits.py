@@ -5,12 +5,14 @@ honoured, and every new route tenant-isolated. Runs are the stack's local model'
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
 import requests
 
 from tests.e2e.test_structure_flow import ingested, new_course, run
+from tests.fakes import course_model as fakes
 
 
 @pytest.fixture
@@ -183,3 +185,30 @@ def test_edits_are_kept_as_a_version_diffed_by_id_and_restored(stack, owner, cou
     assert (back["id"], back["title"]) == (lesson["id"], lesson["title"])
     unknown = requests.get(f"{course_url}/structure/versions/9/diff", headers=owner, timeout=10)
     assert unknown.status_code == 404
+
+
+def test_a_rewritten_or_hand_added_concept_is_embedded_again(stack, owner, course_url, db):
+    lesson = first_lesson(course_url, owner)
+    concept = lesson["concepts"][0]["id"]
+    definition = "A name that refers to a value stored in memory."
+    assert requests.patch(
+        f"{course_url}/concepts/{concept}", json={"definition": definition}, headers=owner, timeout=10
+    ).ok
+    added = requests.post(
+        f"{course_url}/lessons/{lesson['id']}/concepts",
+        json={"title": "Loops", "definition": "A loop repeats a block."},
+        headers=owner,
+        timeout=10,
+    ).json()
+
+    def vector(concept_id: str) -> list[float] | None:
+        row = db.execute("SELECT embedding::text FROM concepts WHERE id = %s", (concept_id,)).fetchone()
+        return None if row[0] is None else [float(x) for x in row[0].strip("[]").split(",")]
+
+    deadline = time.monotonic() + 30
+    while (vector(concept) is None or vector(added["id"]) is None) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    title = lesson["concepts"][0]["title"]
+    # made of the new text, as a run makes a concept's embedding
+    assert vector(concept) == pytest.approx(fakes.embed_text(f"{title}: {definition}"), abs=1e-6)
+    assert vector(added["id"]) == pytest.approx(fakes.embed_text("Loops: A loop repeats a block."), abs=1e-6)
