@@ -18,6 +18,7 @@ from libs.llm.router import LlmRouter
 from libs.store import materials, slide_mapping, structure
 from services.agent import documents, structure_versions
 from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, inputs
+from services.agent.summaries import StoredSummaries
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ class Structuring:
         self._pool = pool
         self._router = router
         self._agent = ArchitectAgent(router, router.registry)
+        self._summaries = StoredSummaries(pool)
 
     def __call__(self, job: queue.Job, progress: Callable[[str, int], None]) -> dict:
         tenant, course_id = job.tenant_id, str(job.course_id)
@@ -62,6 +64,7 @@ class Structuring:
                 slide_mapping=mapping,
                 strategy=strategy,
                 progress=progress,
+                summaries=self._summaries,
             )
         except (NoProviderConfigured, ArchitectError) as exc:
             raise queue.Permanent(str(exc)) from None

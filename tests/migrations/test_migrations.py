@@ -62,6 +62,7 @@ SCHEMA = {
     "submissions",
     "object_deletions",
     "structure_deletions",
+    "condensed_summaries",
 }
 
 

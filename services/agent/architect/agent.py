@@ -68,10 +68,12 @@ class ArchitectAgent:
         slide_mapping: list[dict],
         strategy: str = "default",
         progress: Callable[[str, int], None] = lambda stage, percent: None,
+        summaries: condense.Summaries | None = None,
     ) -> Outcome:
         """Structure the course. Raises :class:`NoMaterials` without materials,
         :class:`ContextTooLarge` when they cannot fit even condensed, and the router's
-        ``NoProviderConfigured`` / ``AllModelsFailed``."""
+        ``NoProviderConfigured`` / ``AllModelsFailed``. ``summaries`` keeps condensed materials
+        between runs: one condensed before by the same prompt and model is not paid for again."""
         progress("building context", 5)
         if not materials:
             raise NoMaterials()
@@ -98,7 +100,12 @@ class ArchitectAgent:
                 if _size(blocks) <= room:
                     break
                 progress("condensing", 10 + 45 * number // len(materials))
-                summary = condenser.condense(material)
+                key = condenser.key(material)
+                summary = summaries.get(tenant_id, material.id, key) if summaries else None
+                if summary is None:  # not condensed before by the same prompt and model
+                    summary = condenser.condense(material)
+                    if summaries:
+                        summaries.put(tenant_id, material.id, key, summary)
                 results += summary.results
                 if estimate_tokens(summary.block) < estimate_tokens(blocks[material.id]):
                     blocks[material.id] = summary.block

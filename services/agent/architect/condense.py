@@ -3,9 +3,11 @@ their anchors, through the ``text_processing`` action."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from libs.llm.router import LlmRouter, Result
 from services.agent.architect import schema, templates
@@ -38,6 +40,15 @@ class Condensed:
     dropped_anchors: int = 0
 
 
+class Summaries(Protocol):
+    """Where condensed summaries are kept between runs (services/agent/summaries.py): by
+    material and by :meth:`Condenser.key`, what made the summary."""
+
+    def get(self, tenant_id: str, material_id: str, key: str) -> Condensed | None: ...
+
+    def put(self, tenant_id: str, material_id: str, key: str, condensed: Condensed) -> None: ...
+
+
 @dataclass
 class Condenser:
     """Condenses materials for one run: ``budget`` is the text_processing chain's."""
@@ -63,6 +74,14 @@ class Condenser:
         empty = self._user(material, _PART, [])
         room = self.budget.input_tokens - request_tokens([self.system, empty], self.schema)
         return min(room, self.budget.max_tokens * PART_PER_SUMMARY)
+
+    def key(self, material: MaterialText) -> str:
+        """What a summary of ``material`` by this condenser is made of: the material's text as
+        the model reads it, the prompt's version, the chain's model and the summary's size. Two
+        runs with the same key would pay for the same summary."""
+        parts = [PROMPT, self.budget.model, str(self.max_points), str(self.part_capacity(material))]
+        made_of = "\n".join([*parts, *(piece for part in _parts(material, 10**9) for piece, _ in part)])
+        return hashlib.sha256(made_of.encode()).hexdigest()
 
     def condense(self, material: MaterialText) -> Condensed:
         """The material summarised part by part (parts as large as a request allows), the

@@ -639,3 +639,58 @@ def test_references_follow_the_transcript_ranges_the_slides_the_mapping_and_the_
     assert [known.slide(n) for n in (1, 3, 4, 5, True)] == [True, True, True, False, False]
     assert known.url("https://docs.python.org/3/tutorial") and known.url("https://example.com/loops/")
     assert not known.url("https://docs.python.org/")
+
+
+class KeptSummaries:
+    """condense.Summaries in a dict: what the agent keeps between runs, and what it asked for."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str], object] = {}
+
+    def get(self, tenant_id, material_id, key):
+        return self.kept.get((material_id, key))
+
+    def put(self, tenant_id, material_id, key, condensed):
+        self.kept[(material_id, key)] = condensed
+
+
+def test_a_material_condensed_once_is_not_condensed_again_and_a_new_one_alone_is(make_agent, fake, tenant, job):
+    structurer = [answer(ANSWER, 2000, 800)] * 3
+    fake.route("POST", CHAT, by_model({"condenser": condensing_model(), "structurer": script(*structurer)}))
+    summaries = KeptSummaries()
+    agent = make_agent(TINY)
+
+    def run(materials):
+        before = len([r for r in fake.requests if r.json["model"] == "condenser"])
+        agent.run(
+            tenant_id=tenant.id,
+            job_id=job,
+            course=COURSE,
+            materials=materials,
+            slide_mapping=MAPPING,
+            summaries=summaries,
+        )
+        return len([r for r in fake.requests if r.json["model"] == "condenser"]) - before
+
+    video = long_video(600)
+    assert run([video, HANDOUT]) > 1  # condensed, in parts
+    assert run([video, HANDOUT]) == 0  # the same material, prompt and model: the kept summary
+    other = dataclasses.replace(long_video(600), id="m-other", filename="other-lecture.vtt")
+    assert run([video, other, HANDOUT]) > 0  # only the new one is condensed
+    assert {material for material, _ in summaries.kept} == {"m-long", "m-other"}
+
+
+def test_summaries_are_kept_per_material_and_key_and_go_with_their_material(pool, db, tenant):
+    from services.agent.architect.condense import Condensed
+    from services.agent.summaries import StoredSummaries
+    from tests.conftest import held_material
+
+    course = str(courses.create(db, tenant.id, {"title": "Kept"})["id"])
+    material = held_material(db, tenant.id, course)
+    store = StoredSummaries(pool)
+    store.put(tenant.id, material, "k1", Condensed("<material>a summary</material>", dropped_anchors=2))
+    kept = store.get(tenant.id, material, "k1")
+    assert (kept.block, kept.dropped_anchors) == ("<material>a summary</material>", 2)
+    assert store.get(tenant.id, material, "another key") is None
+    db.execute("DELETE FROM source_materials WHERE id = %s", (material,))
+    assert store.get(tenant.id, material, "k1") is None
