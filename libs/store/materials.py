@@ -7,6 +7,8 @@ material's file is stored, and how it is deleted, is :mod:`libs.store.material_o
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.rows import dict_row
 
@@ -20,24 +22,30 @@ from libs.store import material_objects
 SOURCE_TYPES = ("video", "presentation", "text", "web")
 STATUSES = ("pending", "processing", "done", "error")
 MAX_FILENAME = 255
+SECTION_MAX = 200  # the table's CHECK (migrations/0020)
+MAX_POSITION = 10_000
 MAX_URL = urlpolicy.MAX_URL
 
 # What the API shows of a material; s3_key stays inside. job_id is its latest ingestion job,
 # so a client can follow it (jobs_material_idx makes the lookup an index probe).
 _PUBLIC = (
     "id, course_id, source_type, source_url, filename, content_type, size_bytes, status, error_message,"
-    " created_at, updated_at,"
+    " section, position, created_at, updated_at,"
     " (SELECT j.id FROM jobs j WHERE j.material_id = source_materials.id AND j.tenant_id = source_materials.tenant_id"
     " AND j.kind = 'ingest_material' ORDER BY j.created_at DESC LIMIT 1) AS job_id"
 )
 _INSERT = f"""
 INSERT INTO source_materials (id, tenant_id, course_id, source_type, source_url, filename, content_type,
-                              size_bytes, s3_key)
+                              size_bytes, s3_key, section, position)
 VALUES (%(id)s, %(tenant)s, %(course)s, %(source_type)s, %(source_url)s, %(filename)s, %(content_type)s,
-        %(size)s, %(key)s)
+        %(size)s, %(key)s, %(section)s, %(position)s)
 RETURNING {_PUBLIC}
 """  # noqa: S608 (constants only)
-_LIST = f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s ORDER BY created_at, id"  # noqa: S608
+# the author's order first (position), then the order they came in
+_LIST = (
+    f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s"  # noqa: S608
+    " ORDER BY position NULLS LAST, created_at, id"
+)
 _FIRST_PAGE = (
     f"SELECT {_PUBLIC} FROM source_materials WHERE course_id = %s AND tenant_id = %s"  # noqa: S608
     " ORDER BY created_at, id LIMIT %s"
@@ -52,6 +60,10 @@ _LOAD = f"SELECT {_PUBLIC}, s3_key FROM source_materials WHERE id = %s AND tenan
 _SET_STATUS = (
     "UPDATE source_materials SET status = %s, error_message = %s, updated_at = now() WHERE id = %s AND tenant_id = %s"
 )
+_ORGANISE = """UPDATE source_materials
+   SET section = CASE WHEN %(set_section)s THEN %(section)s ELSE section END,
+       position = CASE WHEN %(set_position)s THEN %(position)s ELSE position END, updated_at = now()
+ WHERE id = %(id)s AND course_id = %(course)s AND tenant_id = %(tenant)s RETURNING id"""
 _DELETE = "DELETE FROM source_materials WHERE id = %s AND course_id = %s AND tenant_id = %s RETURNING s3_key"
 _COURSE_KEYS = "SELECT s3_key FROM source_materials WHERE course_id = %s AND tenant_id = %s AND s3_key IS NOT NULL"
 # the foreign key (course_id, tenant_id) → courses: a material of a course that is gone
@@ -111,6 +123,8 @@ def create(
     content_type: str | None,
     size: int | None,
     key: str | None,
+    section: str | None = None,
+    position: int | None = None,
 ) -> dict:
     """The material, ``pending``, as the API shows it (``job_id`` None until its job is queued).
     :class:`NotFound` if the course is gone: the foreign key decides, so a course deleted while
@@ -127,6 +141,8 @@ def create(
         "content_type": content_type,
         "size": size,
         "key": key,
+        "section": section,
+        "position": position,
     }
     try:
         with conn.transaction():  # a savepoint inside the caller's: the failure stays here
@@ -135,6 +151,26 @@ def create(
         if exc.diag.constraint_name == _COURSE_FK:
             raise NotFound("No course with this id.") from None
         raise
+
+
+def organise(
+    conn: psycopg.Connection, tenant_id: str, course_id: str, material_id: str, fields: dict[str, Any]
+) -> dict:
+    """Set the material's ``section`` and/or ``position`` (None clears one); the material.
+    :class:`NotFound` otherwise."""
+    params = {
+        "set_section": "section" in fields,
+        "section": fields.get("section"),
+        "set_position": "position" in fields,
+        "position": fields.get("position"),
+        "id": material_id,
+        "course": course_id,
+        "tenant": tenant_id,
+    }
+    row = conn.execute(_ORGANISE, params).fetchone()
+    if row is None:
+        raise NotFound("No material with this id in this course.")
+    return get(conn, tenant_id, course_id, material_id)
 
 
 def set_status(

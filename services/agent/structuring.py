@@ -5,6 +5,7 @@ version."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,7 +18,7 @@ from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
 from libs.store import materials, slide_mapping, structure
 from services.agent import documents, structure_versions
-from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, inputs
+from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, Outcome, inputs
 from services.agent.summaries import StoredSummaries
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Structuring:
                 course = structure.course_brief(conn, tenant, course_id)
             except NotFound:
                 raise queue.Permanent("the course was deleted before its structure could be made") from None
+            done = [m for m in materials.list_for_course(conn, tenant, course_id) if m["status"] == "done"]
             texts = [
                 MaterialText(
                     id=str(m["id"]),
@@ -49,23 +51,26 @@ class Structuring:
                     source_url=m["source_url"],
                     chunks=documents.read_all(conn, tenant, str(m["id"])),
                 )
-                for m in materials.list_for_course(conn, tenant, course_id)
-                if m["status"] == "done"
+                for m in done
             ]
             mapping = slide_mapping.list_pairs(conn, tenant, course_id)
         if not texts:
             raise queue.Permanent("no material of the course is done: there is nothing to structure")
         try:
-            outcome = self._agent.run(
-                tenant_id=tenant,
-                job_id=job.id,
-                course=course,
-                materials=texts,
-                slide_mapping=mapping,
-                strategy=strategy,
-                progress=progress,
-                summaries=self._summaries,
-            )
+            outcomes = []
+            for section, members in _by_section(done, texts):
+                outcome = self._agent.run(
+                    tenant_id=tenant,
+                    job_id=job.id,
+                    course=course,
+                    materials=members,
+                    slide_mapping=mapping,
+                    strategy=strategy,
+                    progress=progress,
+                    summaries=self._summaries,
+                )
+                outcomes.append(_as_module(outcome, section) if section else outcome)
+            outcome = _together(outcomes)
         except (NoProviderConfigured, ArchitectError) as exc:
             raise queue.Permanent(str(exc)) from None
         except AllModelsFailed as exc:
@@ -132,3 +137,44 @@ class Structuring:
         for concept, vector in zip(concepts, vectors.vectors, strict=True):
             concept["embedding"] = vector
         return f"stored for {len(concepts)} concepts with {vectors.model}", vectors.cost_usd
+
+
+def _by_section(rows: list[dict], texts: list[MaterialText]) -> list[tuple[str | None, list[MaterialText]]]:
+    """The materials grouped by the author's sections, in the order of their first material
+    (the author's order: rows come by position), the materials without one last; one group of
+    all of them when no material has a section, as the model organises a course by itself."""
+    groups: dict[str | None, list[MaterialText]] = {}
+    for row, text in zip(rows, texts, strict=True):
+        groups.setdefault(row["section"], []).append(text)
+    if list(groups) == [None]:
+        return [(None, texts)]
+    unsectioned = groups.pop(None, [])
+    return [*groups.items(), *([(None, unsectioned)] if unsectioned else [])]
+
+
+def _as_module(outcome: Outcome, section: str) -> Outcome:
+    """A section's run as one module named after the section, holding every lesson the model
+    made of its materials: the author's organisation wins over the model's."""
+    first = outcome.modules[0]
+    lessons = [lesson for module in outcome.modules for lesson in module["lessons"]]
+    return dataclasses.replace(outcome, modules=[{**first, "title": section, "lessons": lessons}])
+
+
+def _together(outcomes: list[Outcome]) -> Outcome:
+    """The runs of a course's sections as one: their modules in order, the course's fields from
+    the first, costs, tokens, drops and condensed materials added up."""
+    if len(outcomes) == 1:
+        return outcomes[0]
+    dropped: dict[str, int] = {}
+    for outcome in outcomes:
+        for name, count in outcome.dropped.items():
+            dropped[name] = dropped.get(name, 0) + count
+    return dataclasses.replace(
+        outcomes[0],
+        modules=[module for outcome in outcomes for module in outcome.modules],
+        dropped=dropped,
+        cost_usd=sum((outcome.cost_usd for outcome in outcomes), Decimal(0)),
+        tokens_in=sum(outcome.tokens_in for outcome in outcomes),
+        tokens_out=sum(outcome.tokens_out for outcome in outcomes),
+        condensed=[material for outcome in outcomes for material in outcome.condensed],
+    )

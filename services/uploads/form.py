@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 READ_SIZE = 1024 * 1024
 # Room for the form's boundaries, part headers and text fields next to the file itself.
 FORM_OVERHEAD = 64 * 1024
-FIELDS = ("source_type", "file", "source_url")
+FIELDS = ("source_type", "file", "source_url", "section", "position")
 MAX_NAME = 64
 # Falcon's own limit on one part's headers (MultipartParseOptions.max_body_part_headers_size).
 MAX_PART_HEADERS = 8192
@@ -68,6 +68,8 @@ class Form:
 
     source_type: str | None = None
     source_url: str | None = None
+    section: str | None = None
+    position: int | None = None
     filename: str | None = None
     content_type: str | None = None
     writer: MultipartWriter | None = None
@@ -165,7 +167,7 @@ def _part_names(part: BodyPart) -> tuple[str, str | None]:
         raise Invalid('form: a part has no name (Content-Disposition: form-data; name="…")', field="form")
     if name not in FIELDS:
         shown = name if len(name) <= MAX_NAME and name.isprintable() else "a part"
-        raise Invalid(f"{shown}: unknown field (expected source_type, file or source_url)", field=shown)
+        raise Invalid(f"{shown}: unknown field (expected {', '.join(FIELDS)})", field=shown)
     return name, filename
 
 
@@ -190,6 +192,15 @@ def _read_part(
         raw = _text_field(part, name, materials.MAX_URL)
         form.source_url = urlpolicy.check_public_url(raw)
         _check_source_url_allowed(form)
+    elif name == "section":
+        form.section = _text_field(part, name, materials.SECTION_MAX * 4)  # bytes: UTF-8 takes up to 4
+        if len(form.section) > materials.SECTION_MAX:
+            raise Invalid(f"section: must be at most {materials.SECTION_MAX} characters", field=name)
+    elif name == "position":
+        raw = _text_field(part, name, 8)
+        if not raw.isascii() or not raw.isdigit() or int(raw) > materials.MAX_POSITION:
+            raise Invalid(f"position: must be a whole number from 0 to {materials.MAX_POSITION}", field=name)
+        form.position = int(raw)
     else:
         _stream_file(part, filename, form, storage, key_for, max_upload_bytes, deadline)
 

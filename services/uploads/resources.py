@@ -13,6 +13,7 @@ from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.http.routing import API_PREFIX
+from libs.http.validation import Integer, Object, Text, json_body, validate
 from libs.platform.storage import Storage
 from libs.store import courses, material_objects, materials
 from services.uploads import form as material_form
@@ -111,6 +112,8 @@ class MaterialCollection:
                             content_type=form.content_type,
                             size=form.size,
                             key=form.key,
+                            section=form.section,
+                            position=form.position,
                         )
                 except BaseException:
                     form.discard(self._storage, self._janitor)
@@ -127,10 +130,25 @@ class MaterialCollection:
         resp.media = material
 
 
+# The author's organisation of a material: its section (a module to be) and its place.
+MATERIAL_PATCH = Object(
+    {
+        "section": Text(max_length=materials.SECTION_MAX, min_length=1, nullable=True),
+        "position": Integer(minimum=0, maximum=materials.MAX_POSITION, nullable=True),
+    },
+    min_properties=1,
+)
+
+
 class MaterialItem:
     openapi: ClassVar[Operations] = {
         "GET": {
             "summary": "One material with its ingestion status",
+            "responses": {"200": {"description": "The material", "content": json_content(ref("Material"))}},
+        },
+        "PATCH": {
+            "summary": "Set the material's section (a run makes a module of each) or its place; null clears one",
+            "requestBody": {"required": True, "content": json_content(ref("MaterialPatch"))},
             "responses": {"200": {"description": "The material", "content": json_content(ref("Material"))}},
         },
         "DELETE": {
@@ -146,6 +164,13 @@ class MaterialItem:
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID) -> None:
         with self._pool.connection() as conn:
             resp.media = materials.get(conn, _tenant(req), str(course_id), str(material_id))
+
+    def on_patch(
+        self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID
+    ) -> None:
+        fields = validate(json_body(req), MATERIAL_PATCH, require=False)
+        with self._pool.connection() as conn:
+            resp.media = materials.organise(conn, _tenant(req), str(course_id), str(material_id), fields)
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID

@@ -11,7 +11,7 @@ from libs.http.routing import Route
 from libs.platform.storage import Storage
 from libs.schemas.material import MATERIAL_SCHEMA
 from libs.store import materials
-from services.uploads.resources import MaterialCollection, MaterialItem
+from services.uploads.resources import MATERIAL_PATCH, MaterialCollection, MaterialItem
 from services.uploads.upload_janitor import UploadJanitor
 from services.uploads.upload_slots import UploadSlots
 
@@ -30,8 +30,15 @@ SCHEMAS = {
                 "maxLength": materials.MAX_URL,
                 "description": "Only for source_type web: an http(s) URL of a public host, without credentials",
             },
+            "section": {
+                "type": "string",
+                "maxLength": materials.SECTION_MAX,
+                "description": "The author's section: a structure run makes one module per section",
+            },
+            "position": {"type": "integer", "minimum": 0, "maximum": materials.MAX_POSITION},
         },
     },
+    "MaterialPatch": MATERIAL_PATCH.schema(require=False),
     "Material": MATERIAL_SCHEMA,
     "MaterialPage": page_schema({"$ref": "#/components/schemas/Material"}),
 }
@@ -55,6 +62,8 @@ def routes(
             {"POST": PREP_ONLY, "GET": PREP_OR_CHECK},
         ),
         Route(
-            MATERIALS + "/{material_id:uuid}", MaterialItem(pool, storage), {"GET": PREP_OR_CHECK, "DELETE": PREP_ONLY}
+            MATERIALS + "/{material_id:uuid}",
+            MaterialItem(pool, storage),
+            {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
         ),
     ]

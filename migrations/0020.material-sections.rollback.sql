@@ -1,0 +1,2 @@
+ALTER TABLE source_materials DROP COLUMN position;
+ALTER TABLE source_materials DROP COLUMN section;

@@ -1,0 +1,91 @@
+"""Sections, through the gateway: the author's organisation of materials decides the modules of
+a run (one per section, in the order of their materials), and moving a material to another
+section moves its lesson with the next run. The local model makes a lesson per material."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.test_structure_flow import new_course, run
+
+SAMPLES = Path(__file__).resolve().parents[2] / "devstack" / "samples"
+# (file, source type, section, position)
+ORGANISED = [
+    ("intro.md", "text", "Basics", 0),
+    ("handout.pdf", "presentation", "Basics", 1),
+    ("lecture.vtt", "video", "On video", 2),
+]
+
+
+@pytest.fixture
+def owner(tenant) -> dict[str, str]:
+    return {"X-API-Key": tenant.make_key().secret}
+
+
+def upload(course_url: str, owner: dict, name: str, source_type: str, **organisation: object) -> dict:
+    answer = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        data={"source_type": source_type, **{k: str(v) for k, v in organisation.items()}},
+        files={"file": (name, (SAMPLES / name).read_bytes())},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def outline(course_url: str, owner: dict) -> list[tuple[str, list[str]]]:
+    course = requests.get(course_url, headers=owner, timeout=10).json()
+    return [(m["title"], [lesson["title"].split(": ", 1)[1] for lesson in m["lessons"]]) for m in course["modules"]]
+
+
+def done(course_url: str, owner: dict, ids: list[str]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        statuses = [
+            requests.get(f"{course_url}/materials/{i}", headers=owner, timeout=10).json()["status"] for i in ids
+        ]
+        if all(status == "done" for status in statuses):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"materials not done: {statuses}")
+
+
+def test_a_run_makes_one_module_per_section_and_follows_a_moved_material(stack, owner):
+    course_url = new_course(stack, owner)
+    uploaded = {name: upload(course_url, owner, name, kind, section=s, position=n) for name, kind, s, n in ORGANISED}
+    assert (uploaded["intro.md"]["section"], uploaded["intro.md"]["position"]) == ("Basics", 0)
+    done(course_url, owner, [m["id"] for m in uploaded.values()])
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    assert outline(course_url, owner) == [("Basics", ["intro.md", "handout.pdf"]), ("On video", ["lecture.vtt"])]
+
+    moved = requests.patch(
+        f"{course_url}/materials/{uploaded['handout.pdf']['id']}",
+        json={"section": "On video"},
+        headers=owner,
+        timeout=10,
+    )
+    assert moved.status_code == 200 and moved.json()["section"] == "On video"
+    assert run(stack, course_url, owner)["status"] == "succeeded"  # the organisation changed: it runs
+    assert outline(course_url, owner) == [("Basics", ["intro.md"]), ("On video", ["handout.pdf", "lecture.vtt"])]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"section": "x" * 201}, "section"), ({"position": "first"}, "position"), ({"position": "-1"}, "position")],
+)
+def test_a_bad_section_or_position_is_422_naming_it(stack, owner, fields, field):
+    course_url = new_course(stack, owner)
+    answer = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        data={"source_type": "text", **fields},
+        files={"file": ("intro.md", (SAMPLES / "intro.md").read_bytes())},
+        timeout=30,
+    )
+    assert answer.status_code == 422, answer.text
+    assert field in [e["field"] for e in answer.json()["errors"]]
