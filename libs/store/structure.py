@@ -480,6 +480,14 @@ def set_embedding(
     )
 
 
+def has_item(conn: psycopg.Connection, tenant_id: str, course_id: str, kind: str, item_id: str) -> bool:
+    """Whether the tenant's course has this module, lesson, concept or exercise (``kind``)."""
+    if kind not in RUN_FIELDS:
+        raise ValueError(f"unknown kind {kind!r}")
+    query = f"SELECT 1 FROM {kind} WHERE id = %s AND course_id = %s AND tenant_id = %s"  # noqa: S608
+    return conn.execute(query, (item_id, course_id, tenant_id)).fetchone() is not None
+
+
 def has_exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, exercise_id: str) -> bool:
     """Whether the tenant's course has this exercise now."""
     params = (exercise_id, course_id, tenant_id)

@@ -13,7 +13,9 @@ three passes, each over what the passes before left unmatched:
    :data:`SIMILAR` by :class:`difflib.SequenceMatcher`), under the parent the current item
    hangs under: a lesson renamed from "Loops" to "For loops" stays itself.
 
-Position alone never matches: a different text in the same place is a different item. Matching
+An item that already says which one it is (``id``: a refine's target and what it left alone)
+keeps that id before any pass. Position alone never matches: a different text in the same
+place is a different item. Matching
 is course-wide, so a lesson the model moved to another module keeps its id. Modules are matched
 first, then lessons (whose parent is a module), then concepts and exercises (under lessons).
 An unmatched new item gets a new id; an unmatched current item is removed by the caller.
@@ -61,6 +63,11 @@ class Assignment:
 def _match(new: list[_Item], current: list[_Item]) -> None:
     """Set ``id`` on each new item that a current one matches (the passes of the docstring)."""
     free = {item.id: item for item in current}
+    for item in new:  # an item that says which one it is (a refine's target) is that one
+        if item.id is not None and item.id in free:
+            del free[item.id]
+        else:
+            item.id = None
 
     def take(item: _Item, candidates: list[_Item]) -> None:
         candidates = [c for c in candidates if c.id in free]
@@ -165,6 +172,7 @@ def assign(current: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]
                 _ANCHOR[kind](item),
                 None if parent_kind is None else result.ids[parent_kind][parent],
                 position,
+                str(item["id"]) if item.get("id") else None,
             )
             for item, parent, position in now[kind]
         ]

@@ -9,11 +9,21 @@ import falcon
 from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
-from libs.errors import Conflict, Invalid
+from libs.errors import Conflict, Invalid, NotFound
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.http.routing import API_PREFIX
-from libs.http.validation import Boolean, Choice, Integer, Object, json_body, query, query_parameters, validate
+from libs.http.validation import (
+    Boolean,
+    Choice,
+    Integer,
+    Object,
+    Text,
+    json_body,
+    query,
+    query_parameters,
+    validate,
+)
 from libs.jobs import queue
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
@@ -23,6 +33,7 @@ from libs.store import materials, structure
 from services.agent import documents, structure_diff, structure_versions
 from services.agent.architect import inputs
 
+UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 STRUCTURE_REQUEST = Object(
     {
         "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
@@ -248,3 +259,72 @@ class StructureRestore:
                 restored_from=version,
             )
             resp.media = structure_versions.get(conn, tenant, course, number)
+
+
+REFINE_REQUEST = Object(
+    {
+        "instructions": Text(
+            max_length=4000, min_length=1, required=True, description="What to change, in the author's words"
+        ),
+        "target": Object(
+            {
+                "module_id": Text(max_length=36, pattern=UUID, pattern_hint="a module id (UUID)", format="uuid"),
+                "lesson_id": Text(max_length=36, pattern=UUID, pattern_hint="a lesson id (UUID)", format="uuid"),
+            },
+            min_properties=1,
+            description="The part to refine: one module or one lesson (the whole course when absent)",
+        ),
+        "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
+    }
+)
+
+
+class StructureRefine:
+    """``POST``: change the structure, or one module or lesson of it, as instructions say (202
+    with its job): a refine keeps ids, edits and everything outside its target."""
+
+    openapi: ClassVar[Operations] = {
+        "POST": {
+            "summary": "Refine the structure (or one module or lesson) with instructions: an ArchitectAgent job",
+            "requestBody": {"required": True, "content": json_content(ref("RefineRequest"))},
+            "responses": {
+                "202": {"description": "The refine is queued", "content": json_content(ref("StructureRun"))},
+                "409": error("A structure run or refine of this course is already queued or running"),
+                "503": error("No LLM provider is configured"),
+            },
+        }
+    }
+
+    def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
+        self._pool = pool
+        self._settings = settings
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
+        body = validate(json_body(req), REFINE_REQUEST)
+        target = body.get("target") or {}
+        if len(target) > 1:
+            raise Invalid("target: name one module_id or one lesson_id, not both", field="target")
+        tenant, course = _tenant(req), str(course_id)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                structure.course_brief(conn, tenant, course)  # 404 for another tenant's course
+                for field, kind in (("module_id", "modules"), ("lesson_id", "lessons")):
+                    if field in target and not structure.has_item(conn, tenant, course, kind, target[field]):
+                        raise NotFound(f"No {kind[:-1]} with this id in this course.")
+                if not structure.read(conn, tenant, course):
+                    raise Invalid(
+                        "structure: the course has no structure to refine yet; run it first", field="structure"
+                    )
+                require_a_provider(self._settings)
+                payload = {
+                    "strategy": body.get("strategy") or "default",
+                    "refine": {"instructions": body["instructions"], **target},
+                }
+                job_id = queue.enqueue(
+                    conn, tenant, "generate_structure", course_id=course, payload=payload, max_attempts=2
+                )
+        except UniqueViolation:
+            raise Conflict("A structure run of this course is already queued or running; follow its job.") from None
+        resp.status = falcon.HTTP_202
+        resp.location = f"{API_PREFIX}/jobs/{job_id}"
+        resp.media = {"job_id": job_id}

@@ -18,9 +18,11 @@ from services.agent.check import resources as check
 from services.agent.check.search import ConceptSearch
 from services.agent.check.submit import Submitter
 from services.agent.resources import (
+    REFINE_REQUEST,
     STRUCTURE_REQUEST,
     JobItem,
     MaterialDocument,
+    StructureRefine,
     StructureRestore,
     StructureRuns,
     StructureVersion,
@@ -43,6 +45,7 @@ SCHEMAS = {
         },
     },
     "StructureRequest": STRUCTURE_REQUEST.schema(),
+    "RefineRequest": REFINE_REQUEST.schema(),
     "StructureRun": {
         "type": "object",
         "required": ["job_id"],
@@ -78,6 +81,7 @@ def routes(
         Route("/api/v1/jobs/{job_id:uuid}", JobItem(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/materials/{material_id:uuid}/document", MaterialDocument(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/structure", StructureRuns(pool, settings, router), {"POST": PREP_ONLY}),
+        Route(COURSE + "/structure/refine", StructureRefine(pool, settings), {"POST": PREP_ONLY}),
         Route(COURSE + "/structure/versions", StructureVersions(pool), {"GET": PREP_OR_CHECK}),
         Route(
             COURSE + "/structure/versions/{version:int(min=1,max=2147483647)}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from psycopg_pool import ConnectionPool
@@ -18,7 +19,7 @@ from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
 from libs.store import materials, slide_mapping, structure
 from services.agent import documents, structure_versions
-from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, Outcome, inputs
+from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, Outcome, inputs, refine
 from services.agent.summaries import StoredSummaries
 
 log = logging.getLogger(__name__)
@@ -56,21 +57,10 @@ class Structuring:
             mapping = slide_mapping.list_pairs(conn, tenant, course_id)
         if not texts:
             raise queue.Permanent("no material of the course is done: there is nothing to structure")
+        request = job.payload.get("refine")
+        context = _Context(job, course, done, texts, mapping, strategy, progress)
         try:
-            outcomes = []
-            for section, members in _by_section(done, texts):
-                outcome = self._agent.run(
-                    tenant_id=tenant,
-                    job_id=job.id,
-                    course=course,
-                    materials=members,
-                    slide_mapping=mapping,
-                    strategy=strategy,
-                    progress=progress,
-                    summaries=self._summaries,
-                )
-                outcomes.append(_as_module(outcome, section) if section else outcome)
-            outcome = _together(outcomes)
+            outcome = self._refine(context, request) if request else self._run(context)
         except (NoProviderConfigured, ArchitectError) as exc:
             raise queue.Permanent(str(exc)) from None
         except AllModelsFailed as exc:
@@ -78,8 +68,41 @@ class Structuring:
             log.warning("structure run of job %s: %s", job.id, exc)
             raise queue.Transient("the language models could not produce the structure") from None
         progress("embedding concepts", 85)
+        return self._save(context, outcome, request)
+
+    def _run(self, context: _Context) -> Outcome:
+        """A run: the agent over the course's materials, once per section when there are any."""
+        outcomes = []
+        for section, members in _by_section(context.done, context.texts):
+            outcome = self._agent.run(materials=members, summaries=self._summaries, **context.agent_arguments())
+            outcomes.append(_as_module(outcome, section) if section else outcome)
+        return _together(outcomes)
+
+    def _refine(self, context: _Context, request: dict) -> Outcome:
+        """A refine: the course's structure as it stands, the part the author named changed by
+        the instructions, from the materials that part is made of (a section's module: that
+        section's materials)."""
+        tenant, course_id = context.job.tenant_id, str(context.job.course_id)
+        with self._pool.connection() as conn:
+            modules = structure.read(conn, tenant, course_id)
+        target = _target(modules, request)
+        members = context.texts
+        if target and (section := modules[target[1]]["title"]) in {m["section"] for m in context.done}:
+            members = [t for m, t in zip(context.done, context.texts, strict=True) if m["section"] == section]
+        return self._agent.refine(
+            current=refine.as_answer(context.course, modules),
+            target=target,
+            instructions=request["instructions"],
+            materials=members,
+            summaries=self._summaries,
+            **context.agent_arguments(),
+        )
+
+    def _save(self, context: _Context, outcome: Outcome, request: dict | None) -> dict:
+        job, strategy = context.job, context.strategy
+        tenant, course_id = job.tenant_id, str(job.course_id)
         embeddings, embedding_cost = self._embed(tenant, job.id, outcome.modules)
-        progress("saving", 95)
+        context.progress("saving", 95)
         with self._pool.connection() as conn, conn.transaction():
             queue.hold(conn, job)  # a run that lost its job writes nothing
             structure_versions.keep_edits(conn, tenant, course_id)  # the author's work, kept first
@@ -94,9 +117,12 @@ class Structuring:
             # the structure as stored, with the ids it kept or gave
             snapshot = structure_versions.snapshot(conn, tenant, course_id)
             # what this run depended on, read after its own writes: the next request for an
-            # untouched course fingerprints the same and is answered with this version
+            # untouched course fingerprints the same and is answered with this version (a
+            # refine's is no run's: the next run asked for runs)
             models = inputs.reachable_models(self._router.registry, self._router.adapters, strategy)
-            fingerprint = inputs.fingerprint(conn, tenant, course_id, strategy=strategy, models=models)
+            fingerprint = (
+                None if request else inputs.fingerprint(conn, tenant, course_id, strategy=strategy, models=models)
+            )
             version = structure_versions.record(
                 conn,
                 tenant,
@@ -107,6 +133,8 @@ class Structuring:
                 counts=counts,
                 document=snapshot,
                 inputs=fingerprint,
+                origin="refine" if request else "run",
+                instructions=request["instructions"] if request else None,
             )
         return {
             "version": version,
@@ -137,6 +165,43 @@ class Structuring:
         for concept, vector in zip(concepts, vectors.vectors, strict=True):
             concept["embedding"] = vector
         return f"stored for {len(concepts)} concepts with {vectors.model}", vectors.cost_usd
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What a job read before it asks the agent anything."""
+
+    job: queue.Job
+    course: dict
+    done: list[dict]  # the done materials' rows, in the author's order
+    texts: list[MaterialText]  # their documents, in the same order
+    mapping: list[dict]
+    strategy: str
+    progress: Callable[[str, int], None]
+
+    def agent_arguments(self) -> dict:
+        return {
+            "tenant_id": self.job.tenant_id,
+            "job_id": self.job.id,
+            "course": self.course,
+            "slide_mapping": self.mapping,
+            "strategy": self.strategy,
+            "progress": self.progress,
+        }
+
+
+def _target(modules: list[dict], request: dict) -> tuple:
+    """The refine's part of ``modules`` by index: ``()`` all, ``("module", m)``, ``("lesson", m, l)``;
+    a part gone since the request was accepted is a permanent failure."""
+    for m, module in enumerate(modules):
+        if str(module["id"]) == request.get("module_id"):
+            return ("module", m)
+        for n, lesson in enumerate(module["lessons"]):
+            if str(lesson["id"]) == request.get("lesson_id"):
+                return ("lesson", m, n)
+    if request.get("module_id") or request.get("lesson_id"):
+        raise queue.Permanent("the part of the structure to refine was removed before the refine ran")
+    return ()
 
 
 def _by_section(rows: list[dict], texts: list[MaterialText]) -> list[tuple[str | None, list[MaterialText]]]:

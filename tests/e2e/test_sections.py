@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.test_structure_flow import new_course, run
+from tests.e2e.test_structure_flow import job_when, new_course, run
 
 SAMPLES = Path(__file__).resolve().parents[2] / "devstack" / "samples"
 # (file, source type, section, position)
@@ -89,3 +89,45 @@ def test_a_bad_section_or_position_is_422_naming_it(stack, owner, fields, field)
     )
     assert answer.status_code == 422, answer.text
     assert field in [e["field"] for e in answer.json()["errors"]]
+
+
+def test_refining_one_module_changes_it_alone_and_is_a_version_with_its_instructions(stack, owner, db, tenant):
+    course_url = new_course(stack, owner)
+    uploaded = [upload(course_url, owner, name, kind, section=s, position=n) for name, kind, s, n in ORGANISED]
+    done(course_url, owner, [m["id"] for m in uploaded])
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    before = requests.get(course_url, headers=owner, timeout=10).json()["modules"]
+    basics, on_video = before
+
+    instructions = "TITLE: Python basics, step by step"
+    answer = requests.post(
+        f"{course_url}/structure/refine",
+        json={"instructions": instructions, "target": {"module_id": basics["id"]}},
+        headers=owner,
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    job = job_when(stack, owner, answer.json()["job_id"], ("succeeded", "failed"))
+    assert job["status"] == "succeeded", job
+    after = requests.get(course_url, headers=owner, timeout=10).json()["modules"]
+    assert (after[0]["id"], after[0]["title"]) == (basics["id"], "Python basics, step by step")
+    assert [lesson["id"] for lesson in after[0]["lessons"]] == [lesson["id"] for lesson in basics["lessons"]]
+    assert after[1] == on_video  # the other module, byte for byte
+    newest = requests.get(f"{course_url}/structure/versions", headers=owner, timeout=10).json()["items"][-1]
+    assert (newest["origin"], newest["instructions"]) == ("refine", instructions)
+    calls = db.execute(
+        "SELECT count(*) FROM llm_calls WHERE job_id = %s AND prompt_version = 'refine.v1'", (job["id"],)
+    ).fetchone()[0]
+    assert calls == 1  # one call, for the one module, from its section's materials
+
+
+def test_refine_and_history_routes_are_404_for_another_tenant(stack, owner, other_tenant):
+    course_url = new_course(stack, owner)
+    intruder = {"X-API-Key": other_tenant.make_key().secret}
+    for method, path, body in (
+        ("POST", "/structure/refine", {"instructions": "x"}),
+        ("GET", "/structure/versions/1/diff", None),
+        ("POST", "/structure/versions/1/restore", None),
+    ):
+        answer = requests.request(method, course_url + path, json=body, headers=intruder, timeout=10)
+        assert answer.status_code == 404, (path, answer.text)

@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible model for the test stack's ArchitectAgent runs: it reads the anchors
 the agent put in its prompt ([slide N: Title], [page N], [HH:MM:SS-HH:MM:SS] with an en dash) and answers a
 structure that cites them — plus one made-up timecode and slide, which the agent must drop —
-or, for condensing requests, a summary with one point per anchor. For homework_check requests
+or, for condensing requests, a summary with one point per anchor; a refine of a module or a
+lesson gets that part back, retitled as its instructions' "TITLE: …" line asks. For homework_check requests
 it grades the <student_answer> block by markers in it (see GRADE_* below). Embeddings are a
 bag of the text's words (:func:`embed_text`), so equal texts get equal vectors and texts that
 share words are near each other: tests can seed concepts with known embeddings."""
@@ -9,6 +10,7 @@ share words are near each other: tests can seed concepts with known embeddings."
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import math
 import re
@@ -128,8 +130,21 @@ def _chat(request: Request) -> tuple[int, dict]:
         return chat_completion(
             json.dumps(_grade(prompt)), model=body["model"], tokens_in=len(prompt) // 4, tokens_out=120
         )
-    answer = _summary(prompt) if "summary" in name else _structure(prompt)
+    if name.endswith("_refinement"):
+        answer = _refined(prompt, name.removesuffix("_refinement"))
+    else:
+        answer = _summary(prompt) if "summary" in name else _structure(prompt)
     return chat_completion(json.dumps(answer), model=body["model"], tokens_in=len(prompt) // 4, tokens_out=900)
+
+
+def _refined(prompt: str, kind: str) -> dict:
+    """A refine of one module or lesson: the <structure> part as it was, its title changed as
+    the instructions' "TITLE: …" line says (the fake follows only that)."""
+    part = json.loads(html.unescape(re.search(r"<structure>\n(.*?)\n</structure>", prompt, re.S).group(1)))
+    wanted = re.search(r"TITLE: (.*)", re.search(r"<instructions>\n(.*?)\n</instructions>", prompt, re.S).group(1))
+    if wanted:
+        part["title"] = wanted.group(1).strip()
+    return {kind: part}
 
 
 def embed_text(text: str) -> list[float]:

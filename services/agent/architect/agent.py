@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from libs.llm.registry import Registry
 from libs.llm.router import LlmRouter, Result
-from services.agent.architect import condense, schema, templates
+from services.agent.architect import condense, refine, schema, templates
 from services.agent.architect.budget import Budget, budget_for, estimate_tokens, reachable_models, request_tokens
 from services.agent.architect.check import check
 from services.agent.architect.errors import ContextTooLarge, NoMaterials
@@ -16,6 +17,7 @@ from services.agent.architect.materials import MaterialText, data, render_block
 from services.agent.architect.references import References
 
 PROMPT = "structure.v1"
+REFINE_PROMPT = "refine.v1"
 # deepseek-chat's output cap, the smallest of the registry's chat models; a smaller window
 # gets a quarter of itself.
 MAX_OUTPUT = 8192
@@ -87,6 +89,60 @@ class ArchitectAgent:
                 f"the course's description and slide mapping alone need more than the {budget.context_tokens}-token "
                 f"context of {budget.model}"
             )
+        blocks, results, condensed = self._fit(
+            materials,
+            room,
+            budget,
+            tenant_id=tenant_id,
+            job_id=job_id,
+            strategy=strategy,
+            progress=progress,
+            summaries=summaries,
+        )
+        progress("structuring", 60)
+        user = prompt.render(user={**fixed, "materials": "\n".join(blocks[m.id] for m in materials)})[1]
+        result = self.router.complete_json(
+            tenant_id=tenant_id,
+            job_id=job_id,
+            action="course_structuring",
+            strategy=strategy,
+            system=system,
+            user=user,
+            schema=schema.STRUCTURE,
+            prompt_version=prompt.version,
+            max_tokens=budget.max_tokens,
+        )
+        results.append(result)
+        progress("checking", 90)
+        checked = check(result.data, References.of(materials, slide_mapping))
+        progress("checking", 100)
+        return Outcome(
+            course=checked.course,
+            modules=checked.modules,
+            dropped=checked.dropped,
+            model=result.model,
+            provider=result.provider,
+            cost_usd=sum((r.cost_usd for r in results), Decimal(0)),
+            tokens_in=sum(r.tokens_in for r in results),
+            tokens_out=sum(r.tokens_out for r in results),
+            condensed=condensed,
+            prompt_version=prompt.version,
+        )
+
+    def _fit(
+        self,
+        materials: list[MaterialText],
+        room: int,
+        budget: Budget,
+        *,
+        tenant_id: str,
+        job_id: str,
+        strategy: str,
+        progress: Callable[[str, int], None],
+        summaries: condense.Summaries | None,
+    ) -> tuple[dict[str, str], list[Result], list[str]]:
+        """The materials' blocks within ``room`` tokens (the longest condensed first, a kept
+        summary reused), the calls that took, and the materials condensed."""
         blocks = {m.id: render_block(m) for m in materials}
         results: list[Result] = []
         condensed: list[str] = []
@@ -115,7 +171,57 @@ class ArchitectAgent:
                     f"the course's materials need about {_size(blocks)} tokens even condensed, more than the "
                     f"{room} the {budget.context_tokens}-token context of {budget.model} leaves for them"
                 )
-        progress("structuring", 60)
+        return blocks, results, condensed
+
+    def refine(
+        self,
+        *,
+        tenant_id: str,
+        job_id: str,
+        course: dict,
+        current: dict,
+        target: tuple[str, ...],
+        instructions: str,
+        materials: list[MaterialText],
+        slide_mapping: list[dict],
+        strategy: str = "default",
+        progress: Callable[[str, int], None] = lambda stage, percent: None,
+        summaries: condense.Summaries | None = None,
+    ) -> Outcome:
+        """``current`` (the course's fields and modules as :func:`refine.as_answer` gives them)
+        changed as ``instructions`` say, in the part ``target`` names: ``()`` the whole course,
+        ``("module", m)`` or ``("lesson", m, l)`` by index. The answer is checked like a run's,
+        against the materials given; the parts outside the target stay as they are."""
+        progress("building context", 5)
+        if not materials:
+            raise NoMaterials()
+        prompt = templates.load(REFINE_PROMPT)
+        answer_schema, part = refine.schema_and_part(current, target)
+        budget = self.budget("course_structuring", strategy, max_output=MAX_OUTPUT, output_share=OUTPUT_SHARE)
+        fixed = {
+            "course": _course_block(course),
+            "slide_mapping": _mapping_block(slide_mapping),
+            "structure": data(json.dumps(part, ensure_ascii=False, indent=1)),
+            "instructions": data(instructions),
+        }
+        system, empty = prompt.render(user={**fixed, "materials": ""})
+        room = budget.input_tokens - request_tokens([system, empty], answer_schema)
+        if room <= 0:
+            raise ContextTooLarge(
+                f"the part to refine and the instructions alone need more than the {budget.context_tokens}-token "
+                f"context of {budget.model}"
+            )
+        blocks, results, condensed = self._fit(
+            materials,
+            room,
+            budget,
+            tenant_id=tenant_id,
+            job_id=job_id,
+            strategy=strategy,
+            progress=progress,
+            summaries=summaries,
+        )
+        progress("refining", 60)
         user = prompt.render(user={**fixed, "materials": "\n".join(blocks[m.id] for m in materials)})[1]
         result = self.router.complete_json(
             tenant_id=tenant_id,
@@ -124,14 +230,13 @@ class ArchitectAgent:
             strategy=strategy,
             system=system,
             user=user,
-            schema=schema.STRUCTURE,
+            schema=answer_schema,
             prompt_version=prompt.version,
             max_tokens=budget.max_tokens,
         )
         results.append(result)
         progress("checking", 90)
-        checked = check(result.data, References.of(materials, slide_mapping))
-        progress("checking", 100)
+        checked = refine.splice(current, target, result.data, References.of(materials, slide_mapping))
         return Outcome(
             course=checked.course,
             modules=checked.modules,
