@@ -115,16 +115,18 @@ def brief(conn: psycopg.Connection, tenant_id: str, course_id: str) -> dict:
 STRUCTURE_FIELDS = ("expected_knowledge", "expected_skills")
 
 
-def set_structure_fields(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> None:
+def set_structure_fields(
+    conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any], *, restoring: bool = False
+) -> None:
     """What a structure run says of the whole course: description, goal, expected knowledge
-    and skills (the title stays the client's, and so does any field the client set: ``edited``)."""
+    and skills. The title stays the client's, and so does any field the client set
+    (``edited``), unless ``restoring``: a restore sets each field back as a version held it."""
+    assignments = ", ".join(
+        f"{name} = %s" if restoring else f"{name} = CASE WHEN '{name}' = ANY(edited) THEN {name} ELSE %s END"
+        for name in _RUN_WRITES
+    )
     conn.execute(
-        "UPDATE courses SET"
-        " description = CASE WHEN 'description' = ANY(edited) THEN description ELSE %s END,"
-        " learning_goal = CASE WHEN 'learning_goal' = ANY(edited) THEN learning_goal ELSE %s END,"
-        " expected_knowledge = CASE WHEN 'expected_knowledge' = ANY(edited) THEN expected_knowledge ELSE %s END,"
-        " expected_skills = CASE WHEN 'expected_skills' = ANY(edited) THEN expected_skills ELSE %s END,"
-        " updated_at = now() WHERE id = %s AND tenant_id = %s",
+        f"UPDATE courses SET {assignments}, updated_at = now() WHERE id = %s AND tenant_id = %s",  # noqa: S608
         (
             fields.get("description"),
             fields.get("learning_goal"),
@@ -136,21 +138,8 @@ def set_structure_fields(conn: psycopg.Connection, tenant_id: str, course_id: st
     )
 
 
-def set_fields_back(conn: psycopg.Connection, tenant_id: str, course_id: str, fields: dict[str, Any]) -> None:
-    """A restore: the course's description, goal, expected knowledge and skills as a version
-    held them (the title stays the client's)."""
-    conn.execute(
-        "UPDATE courses SET description = %s, learning_goal = %s, expected_knowledge = %s, expected_skills = %s,"
-        " updated_at = now() WHERE id = %s AND tenant_id = %s",
-        (
-            fields.get("description"),
-            fields.get("learning_goal"),
-            list(fields.get("expected_knowledge", ())),
-            list(fields.get("expected_skills", ())),
-            course_id,
-            tenant_id,
-        ),
-    )
+# the course's fields a run (or a restore) writes, in this order
+_RUN_WRITES = ("description", "learning_goal", "expected_knowledge", "expected_skills")
 
 
 def current_revision(conn: psycopg.Connection, tenant_id: str, course_id: str) -> int:

@@ -321,7 +321,7 @@ def restore(
         courses.require(conn, tenant_id, course_id, lock=True)
         rows = _rows(modules, ids, tenant_id, course_id)
         if course:
-            courses.set_fields_back(conn, tenant_id, course_id, course)
+            courses.set_structure_fields(conn, tenant_id, course_id, course, restoring=True)
         with conn.cursor() as cur:
             for shift in _SHIFT.values():
                 cur.execute(shift, (course_id, tenant_id))

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 import falcon
+import psycopg
 from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
@@ -44,6 +45,20 @@ STRUCTURE_REQUEST = Object(
         ),
     }
 )
+
+
+def _one_run_at_a_time() -> Conflict:
+    # jobs_one_structure_run_per_course: a run and a refine of a course never overlap, and the
+    # check and the insert cannot race
+    return Conflict("A structure run of this course is already queued or running; follow its job.")
+
+
+def _queue_run(conn: psycopg.Connection, tenant: str, course: str, payload: dict, resp: falcon.Response) -> None:
+    """Queue a structure run or refine (``payload``) and answer 202 with its job."""
+    job_id = queue.enqueue(conn, tenant, "generate_structure", course_id=course, payload=payload, max_attempts=2)
+    resp.status = falcon.HTTP_202
+    resp.location = f"{API_PREFIX}/jobs/{job_id}"
+    resp.media = {"job_id": job_id}
 
 
 def _tenant(req: falcon.Request) -> str:
@@ -142,15 +157,9 @@ class StructureRuns:
                         return
                 require_a_provider(self._settings)
                 payload = {"strategy": strategy, **({"discard_edits": True} if body.get("discard_edits") else {})}
-                job_id = queue.enqueue(
-                    conn, tenant, "generate_structure", course_id=course, payload=payload, max_attempts=2
-                )
+                _queue_run(conn, tenant, course, payload, resp)
         except UniqueViolation:
-            # jobs_one_structure_run_per_course: the check and the insert cannot race
-            raise Conflict("A structure run of this course is already queued or running; follow its job.") from None
-        resp.status = falcon.HTTP_202
-        resp.location = f"{API_PREFIX}/jobs/{job_id}"
-        resp.media = {"job_id": job_id}
+            raise _one_run_at_a_time() from None
 
 
 class StructureVersions:
@@ -320,11 +329,6 @@ class StructureRefine:
                     "strategy": body.get("strategy") or "default",
                     "refine": {"instructions": body["instructions"], **target},
                 }
-                job_id = queue.enqueue(
-                    conn, tenant, "generate_structure", course_id=course, payload=payload, max_attempts=2
-                )
+                _queue_run(conn, tenant, course, payload, resp)
         except UniqueViolation:
-            raise Conflict("A structure run of this course is already queued or running; follow its job.") from None
-        resp.status = falcon.HTTP_202
-        resp.location = f"{API_PREFIX}/jobs/{job_id}"
-        resp.media = {"job_id": job_id}
+            raise _one_run_at_a_time() from None

@@ -4,13 +4,12 @@ section moves its lesson with the next run. The local model makes a lesson per m
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.test_structure_flow import job_when, new_course, run
+from tests.e2e.test_structure_flow import job_when, new_course, run, wait_done
 
 SAMPLES = Path(__file__).resolve().parents[2] / "devstack" / "samples"
 # (file, source type, section, position)
@@ -43,23 +42,11 @@ def outline(course_url: str, owner: dict) -> list[tuple[str, list[str]]]:
     return [(m["title"], [lesson["title"].split(": ", 1)[1] for lesson in m["lessons"]]) for m in course["modules"]]
 
 
-def done(course_url: str, owner: dict, ids: list[str]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        statuses = [
-            requests.get(f"{course_url}/materials/{i}", headers=owner, timeout=10).json()["status"] for i in ids
-        ]
-        if all(status == "done" for status in statuses):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"materials not done: {statuses}")
-
-
 def test_a_run_makes_one_module_per_section_and_follows_a_moved_material(stack, owner):
     course_url = new_course(stack, owner)
     uploaded = {name: upload(course_url, owner, name, kind, section=s, position=n) for name, kind, s, n in ORGANISED}
     assert (uploaded["intro.md"]["section"], uploaded["intro.md"]["position"]) == ("Basics", 0)
-    done(course_url, owner, [m["id"] for m in uploaded.values()])
+    wait_done(course_url, owner, [m["id"] for m in uploaded.values()])
     assert run(stack, course_url, owner)["status"] == "succeeded"
     assert outline(course_url, owner) == [("Basics", ["intro.md", "handout.pdf"]), ("On video", ["lecture.vtt"])]
 
@@ -94,7 +81,7 @@ def test_a_bad_section_or_position_is_422_naming_it(stack, owner, fields, field)
 def test_refining_one_module_changes_it_alone_and_is_a_version_with_its_instructions(stack, owner, db, tenant):
     course_url = new_course(stack, owner)
     uploaded = [upload(course_url, owner, name, kind, section=s, position=n) for name, kind, s, n in ORGANISED]
-    done(course_url, owner, [m["id"] for m in uploaded])
+    wait_done(course_url, owner, [m["id"] for m in uploaded])
     assert run(stack, course_url, owner)["status"] == "succeeded"
     before = requests.get(course_url, headers=owner, timeout=10).json()["modules"]
     basics, on_video = before

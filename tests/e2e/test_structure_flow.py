@@ -39,6 +39,11 @@ def ingested(course_url: str, owner: dict) -> None:
         )
         assert answer.status_code == 201, answer.text
         ids.append(answer.json()["id"])
+    wait_done(course_url, owner, ids)
+
+
+def wait_done(course_url: str, owner: dict, ids: list[str]) -> None:
+    """Until every one of the materials ``ids`` is done (their ingestion finished)."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         statuses = [

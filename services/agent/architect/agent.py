@@ -11,7 +11,7 @@ from libs.llm.registry import Registry
 from libs.llm.router import LlmRouter, Result
 from services.agent.architect import condense, refine, schema, templates
 from services.agent.architect.budget import Budget, budget_for, estimate_tokens, reachable_models, request_tokens
-from services.agent.architect.check import check
+from services.agent.architect.check import Checked, check
 from services.agent.architect.errors import ContextTooLarge, NoMaterials
 from services.agent.architect.materials import MaterialText, data, render_block
 from services.agent.architect.references import References
@@ -82,13 +82,46 @@ class ArchitectAgent:
         prompt = templates.load(PROMPT)
         budget = self.budget("course_structuring", strategy, max_output=MAX_OUTPUT, output_share=OUTPUT_SHARE)
         fixed = {"course": _course_block(course), "slide_mapping": _mapping_block(slide_mapping)}
+        result, results, condensed = self._ask(
+            prompt,
+            fixed,
+            schema.STRUCTURE,
+            materials,
+            budget,
+            "the course's description and slide mapping alone",
+            tenant_id=tenant_id,
+            job_id=job_id,
+            strategy=strategy,
+            progress=progress,
+            summaries=summaries,
+        )
+        progress("checking", 90)
+        checked = check(result.data, References.of(materials, slide_mapping))
+        progress("checking", 100)
+        return _outcome(checked, result, results, condensed, prompt.version)
+
+    def _ask(
+        self,
+        prompt: templates.Prompt,
+        fixed: dict[str, str],
+        answer_schema: dict,
+        materials: list[MaterialText],
+        budget: Budget,
+        what: str,
+        *,
+        tenant_id: str,
+        job_id: str,
+        strategy: str,
+        progress: Callable[[str, int], None],
+        summaries: condense.Summaries | None,
+    ) -> tuple[Result, list[Result], list[str]]:
+        """The one structuring request: ``fixed`` blocks and the materials (condensed to fit what
+        ``fixed`` leaves of the budget; ``what`` names ``fixed`` when it alone is too much), the
+        answer meeting ``answer_schema``; with every call it took and the materials condensed."""
         system, empty = prompt.render(user={**fixed, "materials": ""})
-        room = budget.input_tokens - request_tokens([system, empty], schema.STRUCTURE)
+        room = budget.input_tokens - request_tokens([system, empty], answer_schema)
         if room <= 0:
-            raise ContextTooLarge(
-                f"the course's description and slide mapping alone need more than the {budget.context_tokens}-token "
-                f"context of {budget.model}"
-            )
+            raise ContextTooLarge(f"{what} need more than the {budget.context_tokens}-token context of {budget.model}")
         blocks, results, condensed = self._fit(
             materials,
             room,
@@ -108,26 +141,11 @@ class ArchitectAgent:
             strategy=strategy,
             system=system,
             user=user,
-            schema=schema.STRUCTURE,
+            schema=answer_schema,
             prompt_version=prompt.version,
             max_tokens=budget.max_tokens,
         )
-        results.append(result)
-        progress("checking", 90)
-        checked = check(result.data, References.of(materials, slide_mapping))
-        progress("checking", 100)
-        return Outcome(
-            course=checked.course,
-            modules=checked.modules,
-            dropped=checked.dropped,
-            model=result.model,
-            provider=result.provider,
-            cost_usd=sum((r.cost_usd for r in results), Decimal(0)),
-            tokens_in=sum(r.tokens_in for r in results),
-            tokens_out=sum(r.tokens_out for r in results),
-            condensed=condensed,
-            prompt_version=prompt.version,
-        )
+        return result, [*results, result], condensed
 
     def _fit(
         self,
@@ -204,51 +222,39 @@ class ArchitectAgent:
             "structure": data(json.dumps(part, ensure_ascii=False, indent=1)),
             "instructions": data(instructions),
         }
-        system, empty = prompt.render(user={**fixed, "materials": ""})
-        room = budget.input_tokens - request_tokens([system, empty], answer_schema)
-        if room <= 0:
-            raise ContextTooLarge(
-                f"the part to refine and the instructions alone need more than the {budget.context_tokens}-token "
-                f"context of {budget.model}"
-            )
-        blocks, results, condensed = self._fit(
+        result, results, condensed = self._ask(
+            prompt,
+            fixed,
+            answer_schema,
             materials,
-            room,
             budget,
+            "the part to refine and the instructions alone",
             tenant_id=tenant_id,
             job_id=job_id,
             strategy=strategy,
             progress=progress,
             summaries=summaries,
         )
-        progress("refining", 60)
-        user = prompt.render(user={**fixed, "materials": "\n".join(blocks[m.id] for m in materials)})[1]
-        result = self.router.complete_json(
-            tenant_id=tenant_id,
-            job_id=job_id,
-            action="course_structuring",
-            strategy=strategy,
-            system=system,
-            user=user,
-            schema=answer_schema,
-            prompt_version=prompt.version,
-            max_tokens=budget.max_tokens,
-        )
-        results.append(result)
         progress("checking", 90)
         checked = refine.splice(current, target, result.data, References.of(materials, slide_mapping))
-        return Outcome(
-            course=checked.course,
-            modules=checked.modules,
-            dropped=checked.dropped,
-            model=result.model,
-            provider=result.provider,
-            cost_usd=sum((r.cost_usd for r in results), Decimal(0)),
-            tokens_in=sum(r.tokens_in for r in results),
-            tokens_out=sum(r.tokens_out for r in results),
-            condensed=condensed,
-            prompt_version=prompt.version,
-        )
+        return _outcome(checked, result, results, condensed, prompt.version)
+
+
+def _outcome(checked: Checked, result: Result, results: list[Result], condensed: list[str], prompt: str) -> Outcome:
+    """A run's or a refine's outcome: the checked answer, the answering model, and the cost of
+    every call (condensing included)."""
+    return Outcome(
+        course=checked.course,
+        modules=checked.modules,
+        dropped=checked.dropped,
+        model=result.model,
+        provider=result.provider,
+        cost_usd=sum((r.cost_usd for r in results), Decimal(0)),
+        tokens_in=sum(r.tokens_in for r in results),
+        tokens_out=sum(r.tokens_out for r in results),
+        condensed=condensed,
+        prompt_version=prompt,
+    )
 
 
 def _size(blocks: dict[str, str]) -> int:
