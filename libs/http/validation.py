@@ -190,6 +190,7 @@ class Object:
     required: bool = False
     nullable: bool = False
     min_properties: int = 0
+    max_properties: int | None = None
     description: str | None = None
 
     def schema(self, *, require: bool = True) -> dict[str, Any]:
@@ -203,6 +204,8 @@ class Object:
             schema["required"] = needed
         if self.min_properties:
             schema["minProperties"] = self.min_properties
+        if self.max_properties is not None:
+            schema["maxProperties"] = self.max_properties
         return _finish(schema, self)
 
     def check(self, path: str, value: Any, problems: Problems, *, require: bool = True) -> Any:
@@ -221,6 +224,8 @@ class Object:
                 problems.append((f"{prefix}{name}", "required"))
         if len(value) < self.min_properties and not problems:
             problems.append((path or "body", f"give at least one of {', '.join(self.fields)}"))
+        if self.max_properties is not None and len(value) > self.max_properties and not problems:
+            problems.append((path or "body", f"give at most {self.max_properties} of {', '.join(self.fields)}"))
         return result
 
 

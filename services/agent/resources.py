@@ -252,6 +252,9 @@ class StructureRestore:
         tenant, course = _tenant(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             document = structure_versions.get(conn, tenant, course, version)["document"]
+            if any("id" not in module for module in document.get("modules", [])):
+                # versions recorded before ids were kept hold the model's answer, not the structure
+                raise Conflict("This version was recorded before structures kept their ids: it cannot be restored.")
             structure_versions.keep_edits(conn, tenant, course)
             structure.restore(conn, tenant, course, document.get("modules", []), course=document.get("course"))
             now = structure_versions.snapshot(conn, tenant, course)
@@ -281,6 +284,7 @@ REFINE_REQUEST = Object(
                 "lesson_id": Text(max_length=36, pattern=UUID, pattern_hint="a lesson id (UUID)", format="uuid"),
             },
             min_properties=1,
+            max_properties=1,
             description="The part to refine: one module or one lesson (the whole course when absent)",
         ),
         "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
@@ -311,8 +315,6 @@ class StructureRefine:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         body = validate(json_body(req), REFINE_REQUEST)
         target = body.get("target") or {}
-        if len(target) > 1:
-            raise Invalid("target: name one module_id or one lesson_id, not both", field="target")
         tenant, course = _tenant(req), str(course_id)
         try:
             with self._pool.connection() as conn, conn.transaction():

@@ -137,3 +137,18 @@ def test_versions_are_listed_oldest_first_and_each_keeps_its_document(agent, pre
     intruder = {"X-API-Key": other_tenant.make_key().secret}
     assert agent.simulate_get(f"{run_url(course)}/versions/1", headers=intruder).status_code == 404
     assert agent.simulate_get(f"{run_url(course)}/versions", headers=intruder).status_code == 404
+
+
+def test_a_version_recorded_before_ids_were_kept_cannot_be_restored(agent, prep, db, tenant, course):
+    from decimal import Decimal
+
+    from services.agent import structure_versions
+
+    old = {"course": {}, "modules": [{"title": "A module from an older run", "lessons": []}]}
+    with db.transaction():
+        version = structure_versions.record(
+            db, tenant.id, course, job_id=None, model="m", cost_usd=Decimal(0), counts={}, document=old
+        )
+    answer = agent.simulate_post(f"/api/v1/courses/{course}/structure/versions/{version}/restore", headers=prep)
+    assert answer.status_code == 409
+    assert "before structures kept their ids" in answer.json["description"]
