@@ -58,7 +58,9 @@ def test_every_route_of_every_service_reaches_that_service_through_the_gateway(s
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_health_of_a_service_that_is_down_answers_the_health_shape_naming_it(stack, faults, service):
-    stack.processes.stop(service, sig=signal.SIGINT)
+    # killed outright: a down service is down however it went (a graceful stop waits out its
+    # threads), and the faults fixture starts it again
+    stack.processes.stop(service, sig=signal.SIGKILL, timeout=5)
     answer = requests.get(f"{stack.gateway_url}/health/{service}", timeout=10)
     assert answer.status_code == 503, answer.text
     body = answer.json()
