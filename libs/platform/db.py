@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import select
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -15,6 +18,8 @@ from libs.platform.settings import Settings
 # 5 s a client is promised for an answer. Each thread of a process can hold one connection, so
 # a healthy service does not wait for one at all.
 CHECKOUT_TIMEOUT_SECONDS = 2.0
+DEADLOCK_ATTEMPTS = 3
+T = TypeVar("T")
 
 
 def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
@@ -46,3 +51,18 @@ def check_if_suspect(conn: psycopg.Connection) -> None:
     readable, _, _ = select.select([conn.fileno()], [], [], 0)
     if readable:
         ConnectionPool.check_connection(conn)
+
+
+def retry_on_deadlock(work: Callable[[], T], *, attempts: int = DEADLOCK_ATTEMPTS) -> T:
+    """Run ``work`` (a whole transaction, its connection checkout included) again when
+    PostgreSQL broke a deadlock by aborting it. A delete that cascades through a material's
+    rows meets the ingestion writing them in the other order; one of the two is aborted, and
+    done again it finds the other finished, rather than answering a client 503."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except psycopg.errors.DeadlockDetected:
+            if attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)  # the other transaction ends meanwhile
+    raise AssertionError("unreachable")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
+from libs.platform.db import retry_on_deadlock
 from libs.platform.storage import Storage
 from libs.store import courses, material_objects, materials
 
@@ -18,8 +19,14 @@ from libs.store import courses, material_objects, materials
 def remove_course(pool: ConnectionPool, storage: Storage, tenant_id: str, course_id: str) -> None:
     """Delete the tenant's course, every row under it and its stored files;
     :class:`~libs.errors.NotFound` for another tenant's or an unknown course."""
-    with pool.connection() as conn, conn.transaction():
-        courses.require(conn, tenant_id, course_id, lock=True)
-        keys = materials.schedule_course_deletion(conn, tenant_id, course_id)
-        courses.delete(conn, tenant_id, course_id)
+
+    def delete() -> list[str]:
+        with pool.connection() as conn, conn.transaction():
+            courses.require(conn, tenant_id, course_id, lock=True)
+            keys = materials.schedule_course_deletion(conn, tenant_id, course_id)
+            courses.delete(conn, tenant_id, course_id)
+            return keys
+
+    # the rows cascade through materials an ingestion may be writing the other way round
+    keys = retry_on_deadlock(delete)
     material_objects.delete_now(pool, storage, keys)

@@ -14,6 +14,7 @@ from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
 from libs.http.routing import API_PREFIX
 from libs.http.validation import Integer, Object, Text, json_body, validate
+from libs.platform.db import retry_on_deadlock
 from libs.platform.storage import Storage
 from libs.store import courses, material_objects, materials
 from services.uploads import form as material_form
@@ -175,7 +176,10 @@ class MaterialItem:
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID
     ) -> None:
-        with self._pool.connection() as conn:
-            keys = materials.delete(conn, _tenant(req), str(course_id), str(material_id))
+        def delete() -> list[str]:
+            with self._pool.connection() as conn:
+                return materials.delete(conn, _tenant(req), str(course_id), str(material_id))
+
+        keys = retry_on_deadlock(delete)  # an ingestion writing the material's rows meanwhile
         material_objects.delete_now(self._pool, self._storage, keys)
         resp.status = falcon.HTTP_204
