@@ -34,6 +34,9 @@ def _text_pattern(forbidden: str, *, not_blank: bool) -> str:
     return rf"^[^{banned}]*[^{banned}{_WHITESPACE}][^{banned}]*$" if not_blank else rf"^[^{banned}]*$"
 
 
+# A UUID's text form, for ids that arrive in a body or a query (paths have Falcon's converter).
+UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
 Problems = list[tuple[str, str]]
 
 
@@ -346,3 +349,10 @@ def json_body(req: falcon.Request) -> Any:
             title="Unsupported media type", description="Send the body as application/json."
         )
     return req.get_media()
+
+
+def uuid_text(what: str, *, required: bool = False) -> Text:
+    """A field holding the id of ``what`` (a course, a module…) in a body or a query."""
+    return Text(
+        max_length=36, required=required, pattern=UUID_PATTERN, pattern_hint=f"a {what} id (UUID)", format="uuid"
+    )

@@ -108,8 +108,3 @@ def drain(pool: ConnectionPool, storage: Storage, *, batch: int = 500) -> int:
             raise
         conn.execute(_DONE, (keys,))
     return len(keys)
-
-
-def pending(conn: psycopg.Connection) -> int:
-    """How many objects wait in the outbox."""
-    return conn.execute("SELECT count(*) FROM object_deletions").fetchone()[0]

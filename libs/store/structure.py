@@ -397,9 +397,6 @@ def _after_the_runs_items(
     return positions
 
 
-_KEY_TEXT = {"modules": "title", "lessons": "title", "concepts": "title", "exercises": "description"}
-
-
 def deleted_keys(conn: psycopg.Connection, tenant_id: str, course_id: str) -> set[tuple[str, str]]:
     """What the author deleted from the course: (kind, normalised text) pairs."""
     rows = conn.execute(
@@ -415,7 +412,7 @@ def _without_deleted(modules: Sequence[Mapping[str, Any]], deleted: set[tuple[st
         return list(modules)
 
     def gone(kind: str, item: Mapping[str, Any]) -> bool:
-        return (kind, structure_match.normalised(item.get(_KEY_TEXT[kind]))) in deleted
+        return (kind, structure_match.normalised(item.get(structure_match.KEY_TEXT[kind]))) in deleted
 
     kept = []
     for module in modules:

@@ -26,11 +26,8 @@ from libs.errors import Invalid, NotFound, Stale
 from libs.jobs import queue
 from libs.store import courses
 from libs.store.structure import EDITED, PARENT_COLUMN, RUN_FIELDS
-from libs.store.structure_match import normalised
+from libs.store.structure_match import KEY_TEXT, PARENT_KIND, normalised
 
-KINDS = tuple(RUN_FIELDS)
-PARENT_KIND = {"modules": None, "lessons": "modules", "concepts": "lessons", "exercises": "lessons"}
-KEY_TEXT = {"modules": "title", "lessons": "title", "concepts": "title", "exercises": "description"}
 _NAMES = {"modules": "module", "lessons": "lesson", "concepts": "concept", "exercises": "exercise"}
 _OUT_OF_THE_WAY = 1_000_000
 EMBED_KIND = "embed_concepts"

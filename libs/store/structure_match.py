@@ -115,13 +115,10 @@ def _concept_anchor(concept: Mapping[str, Any]) -> tuple:
     return (timecodes, slides) if timecodes or slides else ()
 
 
-# per kind: the text that names an item, and its anchors
-_TEXT: dict[str, Callable[[Mapping[str, Any]], object]] = {
-    "modules": lambda m: m.get("title"),
-    "lessons": lambda lesson: lesson.get("title"),
-    "concepts": lambda c: c.get("title"),
-    "exercises": lambda e: e.get("description"),
-}
+# per kind: the field whose text names an item (a run's matches and the author's deletions go
+# by it), the kind it hangs under, and its anchors
+KEY_TEXT = {"modules": "title", "lessons": "title", "concepts": "title", "exercises": "description"}
+PARENT_KIND = {"modules": None, "lessons": "modules", "concepts": "lessons", "exercises": "lessons"}
 _ANCHOR: dict[str, Callable[[Mapping[str, Any]], tuple]] = {
     "modules": lambda m: (),
     "lessons": _lesson_anchor,
@@ -145,20 +142,17 @@ def _flatten(modules: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[Mappi
     return flat
 
 
-_PARENT = {"modules": None, "lessons": "modules", "concepts": "lessons", "exercises": "lessons"}
-
-
 def assign(current: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]]) -> Assignment:
     """Match ``new`` (no ids) to ``current`` (with ids); see the module docstring."""
     now, then = _flatten(new), _flatten(current)
     result = Assignment()
     for kind in KINDS:
-        parent_kind = _PARENT[kind]
+        parent_kind = PARENT_KIND[kind]
         current_items = [
             _Item(
                 # what the last run called it (``run_text``), so an item the author renamed is
                 # still known by the name the model gives it
-                item.get("run_text") or normalised(_TEXT[kind](item)),
+                item.get("run_text") or normalised(item.get(KEY_TEXT[kind])),
                 _ANCHOR[kind](item),
                 None if parent_kind is None else str(then[parent_kind][parent][0]["id"]),
                 position,
@@ -168,7 +162,7 @@ def assign(current: Sequence[Mapping[str, Any]], new: Sequence[Mapping[str, Any]
         ]
         new_items = [
             _Item(
-                normalised(_TEXT[kind](item)),
+                normalised(item.get(KEY_TEXT[kind])),
                 _ANCHOR[kind](item),
                 None if parent_kind is None else result.ids[parent_kind][parent],
                 position,

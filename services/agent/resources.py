@@ -15,6 +15,7 @@ from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
 from libs.http.routing import API_PREFIX
 from libs.http.validation import (
+    UUID_PATTERN,
     Boolean,
     Choice,
     Integer,
@@ -34,7 +35,6 @@ from libs.store import materials, structure
 from services.agent import documents, structure_diff, structure_versions
 from services.agent.architect import inputs
 
-UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 STRUCTURE_REQUEST = Object(
     {
         "strategy": Choice(STRATEGIES, description="Which model chain to use (default when absent)"),
@@ -280,8 +280,12 @@ REFINE_REQUEST = Object(
         ),
         "target": Object(
             {
-                "module_id": Text(max_length=36, pattern=UUID, pattern_hint="a module id (UUID)", format="uuid"),
-                "lesson_id": Text(max_length=36, pattern=UUID, pattern_hint="a lesson id (UUID)", format="uuid"),
+                "module_id": Text(
+                    max_length=36, pattern=UUID_PATTERN, pattern_hint="a module id (UUID)", format="uuid"
+                ),
+                "lesson_id": Text(
+                    max_length=36, pattern=UUID_PATTERN, pattern_hint="a lesson id (UUID)", format="uuid"
+                ),
             },
             min_properties=1,
             max_properties=1,

@@ -12,6 +12,7 @@ from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS, page_request, page_schema
 from libs.http.routing import API_PREFIX
 from libs.http.validation import (
+    UUID_PATTERN,
     Choice,
     Integer,
     Object,
@@ -30,7 +31,6 @@ from services.agent.check.progress import progress
 from services.agent.check.search import METHODS, ConceptSearch
 from services.agent.check.submit import Submitter
 
-UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Declared once: the body, the list's query, the progress path and the OpenAPI document read it.
 STUDENT_ID = Text(
     max_length=submissions.STUDENT_ID_MAX,
@@ -55,7 +55,9 @@ SUBMISSION_REQUEST = Object(
 )
 LIST_QUERY = {"student_id": STUDENT_ID}
 PROGRESS_QUERY = {
-    "course_id": Text(max_length=36, required=True, pattern=UUID, pattern_hint="a course id (UUID)", format="uuid")
+    "course_id": Text(
+        max_length=36, required=True, pattern=UUID_PATTERN, pattern_hint="a course id (UUID)", format="uuid"
+    )
 }
 SEARCH_LIMIT = 10
 SEARCH_QUERY = {
