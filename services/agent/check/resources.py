@@ -273,7 +273,12 @@ _HIT = {
         "concept_id": _UUID,
         "title": {"type": "string"},
         "definition": {"type": "string"},
-        "score": {"type": "number", "description": "Cosine similarity, or the full-text rank"},
+        "score": {
+            "type": "number",
+            "description": "Cosine similarity; or the full-text rank over the question's distinctive words"
+            " (0 for a concept sharing with it only words common in the course, listed after the others"
+            " in the course's order)",
+        },
         **_REFERENCES,
         "web_references": {"type": "array", "items": {"type": "object"}},
         **_PLACE,

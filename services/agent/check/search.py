@@ -8,9 +8,11 @@ asked by many students, and an embedding call costs a round trip to the provider
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import unicodedata
 
+import psycopg
 import redis
 from psycopg_pool import ConnectionPool
 
@@ -24,6 +26,8 @@ EMBEDDING = "embedding"
 FULL_TEXT = "full_text"
 METHODS = (EMBEDDING, FULL_TEXT)
 CACHE_TTL_SECONDS = 7 * 24 * 3600
+# a course's common words live as long as its revision does, or a day when it is not read
+COMMON_WORDS_TTL_SECONDS = 24 * 3600
 
 
 def normalize(q: str) -> str:
@@ -51,22 +55,39 @@ class ConceptSearch:
 
     def search(self, tenant_id: str, course_id: str, q: str, limit: int) -> dict:
         """``{query, method, fallback_reason, items}``; NotFound for another tenant's course."""
-        with self._pool.connection() as conn:
+        with self._pool.connection() as conn:  # another tenant's course has none: 404 below
             embedded = concept_search.embedded_concepts(conn, tenant_id, course_id)
-            if not embedded:
-                courses.require(conn, tenant_id, course_id)
         vector, reason = self._query_vector(tenant_id, q) if embedded else (None, "the course has no embeddings")
         with self._pool.connection() as conn, conn.transaction():
             if vector is not None:
                 rows = concept_search.search_similar(conn, tenant_id, course_id, vector, limit, embedded=embedded)
             else:
-                rows = concept_search.search_text(conn, tenant_id, course_id, q, limit)
+                common = self._common_words(conn, tenant_id, course_id)
+                rows = concept_search.search_text(conn, tenant_id, course_id, q, limit, common=common)
         return {
             "query": q,
             "method": EMBEDDING if vector is not None else FULL_TEXT,
             "fallback_reason": reason,
             "items": [_hit(row) for row in rows],
         }
+
+    def _common_words(self, conn: psycopg.Connection, tenant_id: str, course_id: str) -> frozenset[str]:
+        """The course's common words, kept in Redis for its revision (every change to the
+        structure bumps it, so a kept list is never stale); NotFound for another tenant's course."""
+        key = f"search:common-words:{course_id}:{courses.current_revision(conn, tenant_id, course_id)}"
+        try:
+            cached = self._redis.get(key)
+        except redis.RedisError as exc:  # a cache: without it every question pays the count
+            log.warning("search word cache unavailable: %s", exc)
+            cached = None
+        if cached is not None:
+            return frozenset(json.loads(cached))
+        words = concept_search.common_words(conn, tenant_id, course_id)
+        try:
+            self._redis.set(key, json.dumps(words), ex=COMMON_WORDS_TTL_SECONDS)
+        except redis.RedisError as exc:
+            log.warning("search word cache unavailable: %s", exc)
+        return frozenset(words)
 
     def _query_vector(self, tenant_id: str, q: str) -> tuple[str | None, str | None]:
         """The question's embedding in pgvector's text form, from the cache or the provider;

@@ -9,7 +9,8 @@ import uuid
 
 import pytest
 
-from libs.store import concept_search
+from devstack.seed import made_up_structure
+from libs.store import concept_search, courses, structure
 from services.agent.check.resources import Search
 from services.agent.check.search import cache_key
 from tests.fakes import course_model as fakes
@@ -60,6 +61,44 @@ def test_a_course_without_embeddings_is_searched_by_full_text_and_says_so(client
     # more of the question's words first; concepts sharing none are not hits
     assert [hit["title"] for hit in found["items"]] == ["Recursion", "Functions"]
     assert found["items"][0]["lesson"]["title"] == "Recursion"
+
+
+def big_course_without_embeddings(db, tenant_id: str) -> str:
+    """100 concepts ("Concept 1.1.1" … "Concept 2.5.10"), each with the same definition: every
+    word but the numbers is common."""
+    course_id = str(courses.create(db, tenant_id, {"title": "Numbered"})["id"])
+    structure.replace(db, tenant_id, course_id, made_up_structure(modules=2, lessons=5, concepts=10, exercises=0))
+    return course_id
+
+
+def test_words_most_of_a_big_course_has_are_not_ranked_and_their_concepts_follow_in_course_order(
+    client, check_key, db, tenant
+):
+    course = big_course_without_embeddings(db, tenant.id)
+    found = client.simulate_get(url(course), headers=check_key, params={"q": "the concept 2.3.4", "limit": 4}).json
+    assert found["method"] == "full_text"
+    titles = [hit["title"] for hit in found["items"]]
+    assert titles == ["Concept 2.3.4", "Concept 1.1.1", "Concept 1.1.2", "Concept 1.1.3"]
+    assert found["items"][0]["score"] > 0 and all(hit["score"] == 0 for hit in found["items"][1:])
+
+
+def test_a_course_whose_words_are_all_common_answers_in_course_order(client, check_key, db, tenant):
+    course = big_course_without_embeddings(db, tenant.id)
+    found = client.simulate_get(url(course), headers=check_key, params={"q": "definition", "limit": 2}).json
+    assert [hit["title"] for hit in found["items"]] == ["Concept 1.1.1", "Concept 1.1.2"]
+
+
+def test_a_course_s_common_words_are_counted_once_per_revision(client, check_key, db, tenant, monkeypatch):
+    course = big_course_without_embeddings(db, tenant.id)
+    counted = []
+    count = concept_search.common_words
+    monkeypatch.setattr(concept_search, "common_words", lambda *args: counted.append(args) or count(*args))
+    for q in ("concept", "the definition", "concept"):
+        assert client.simulate_get(url(course), headers=check_key, params={"q": q}).status_code == 200
+    assert len(counted) == 1
+    db.execute("UPDATE courses SET revision = revision + 1 WHERE id = %s", (course,))  # what every change does
+    assert client.simulate_get(url(course), headers=check_key, params={"q": "concept"}).status_code == 200
+    assert len(counted) == 2
 
 
 @pytest.mark.parametrize(
