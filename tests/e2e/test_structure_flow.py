@@ -2,6 +2,7 @@
 ArchitectAgent against the stack's OpenAI-compatible model (tests/fakes/course_model.py),
 embeddings stored, every call in the cost report, and each run kept as a version."""
 
+import re
 import time
 from pathlib import Path
 
@@ -190,3 +191,43 @@ def test_a_rerun_with_nothing_changed_answers_its_version_without_a_model_call(s
     assert run(stack, course_url, owner, force=True)["result"]["version"] == 4
     # another strategy is another question
     assert run(stack, course_url, owner, strategy="budget")["status"] == "succeeded"
+
+
+def long_material(course_url: str, owner: dict, name: str) -> str:
+    """A text material longer than the structuring model's window alone (~130k tokens): a run
+    must condense it. Its id."""
+    paragraph = f"{name} explains one more idea at length, with an example and a caveat or two. "
+    text = "\n\n".join(f"## Part {n}\n\n" + paragraph * 12 for n in range(420))
+    answer = requests.post(
+        f"{course_url}/materials",
+        headers=owner,
+        data={"source_type": "text"},
+        files={"file": (name, text.encode())},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()["id"]
+
+
+def condensed_names(requests_seen: list) -> set[str]:
+    """The materials the model was asked to condense in ``requests_seen``."""
+    names = set()
+    for request in requests_seen:
+        schema = (request.json or {}).get("response_format", {}).get("json_schema", {}).get("name", "")
+        if "summary" in schema:
+            prompt = "\n".join(str(m.get("content", "")) for m in request.json["messages"])
+            names.update(re.findall(r'<material [^>]*name="([^"]*)"', prompt))
+    return names
+
+
+def test_adding_a_material_condenses_that_material_alone(stack, owner, course_model):
+    course_url = new_course(stack, owner)
+    wait_done(course_url, owner, [long_material(course_url, owner, "first.md")])
+    seen = len(course_model.requests)
+    assert run(stack, course_url, owner)["status"] == "succeeded"
+    assert condensed_names(course_model.requests[seen:]) == {"first.md"}
+    wait_done(course_url, owner, [long_material(course_url, owner, "second.md")])
+    seen = len(course_model.requests)
+    job = run(stack, course_url, owner)
+    assert job["status"] == "succeeded", job
+    assert condensed_names(course_model.requests[seen:]) == {"second.md"}  # first.md's summary was kept
