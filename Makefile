@@ -18,7 +18,7 @@ MIGRATE := $(LOCAL) $(PY) -m libs.platform.migrate
 endif
 
 .PHONY: help up down status test test-fast lint format deps venv migrate rollback rollback-all \
-        create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant \
+        create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant set-quota \
         backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability
 
 help: ## list the targets
@@ -83,6 +83,9 @@ revoke-key: ## make revoke-key PREFIX=cs_live_ab12cd34ef56
 
 deactivate-tenant: ## make deactivate-tenant NAME=Acme (all its keys stop working)
 	@$(ADMIN) deactivate-tenant --name "$(NAME)"
+
+set-quota: ## make set-quota TENANT=Acme BYTES=10737418240 (0: unlimited; default: the STORAGE_QUOTA_BYTES setting)
+	@$(ADMIN) set-quota --tenant "$(TENANT)" --bytes "$(BYTES)"
 
 backup: ## compressed pg_dump (custom format) to backups/course_supporter_YYYYmmdd_HHMMSS.dump
 ifeq ($(STACK),prod)

@@ -49,6 +49,7 @@ PURPOSE = {
     "REDIS_URL": "Redis of the shared rate-limit buckets: `redis://redis:6379/0` in the compose stack",
     "MAX_UPLOAD_BYTES": "largest material file (bytes); enforced by the uploads service alone (no nginx caps uploads)",
     "MAX_CONCURRENT_UPLOADS_PER_TENANT": "uploads one tenant streams at once; one more is 429",
+    "STORAGE_QUOTA_BYTES": "bytes of material files a tenant may store (`make set-quota` sets one's own); 0: unlimited",
     "MAX_JSON_BYTES": "largest JSON request body (bytes); the gateway caps JSON bodies at the same number",
     "OPENAI_BASE_URL": "an OpenAI-compatible server instead of OpenAI (vLLM, Ollama, llama.cpp; ends in `/v1`)",
     "OPENAI_MODEL": "the model that server serves, first in every action's default chain",

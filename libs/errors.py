@@ -8,11 +8,13 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """Base of the errors storage and resources raise."""
+    """Base of the errors storage and resources raise. ``details`` are fields the error's JSON
+    answer carries beside its title and description, for clients to act on."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, *, details: dict[str, object] | None = None) -> None:
         super().__init__(description)
         self.description = description
+        self.details = details or {}
 
 
 class NotFound(DomainError):
@@ -21,6 +23,10 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     pass
+
+
+class QuotaExceeded(DomainError):
+    """Storing what was asked would take the tenant past its storage quota."""
 
 
 class Unavailable(DomainError):

@@ -15,9 +15,17 @@ import falcon
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from libs.errors import Conflict, Invalid, NotFound, Stale, Unavailable
+from libs.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Stale, Unavailable
 
 log = logging.getLogger(__name__)
+
+
+class Detailed(falcon.HTTPError):
+    """An answer with a domain error's ``details`` beside its title and description."""
+
+    def __init__(self, status: str, title: str, ex: DomainError, **kwargs: Any) -> None:
+        super().__init__(status, title=title, description=ex.description, **kwargs)
+        self.details = ex.details
 
 
 class ValidationFailed(falcon.HTTPUnprocessableEntity):
@@ -33,7 +41,15 @@ def _not_found(req: falcon.Request, resp: falcon.Response, ex: NotFound, params:
 
 
 def _conflict(req: falcon.Request, resp: falcon.Response, ex: Conflict, params: Any) -> None:
-    raise falcon.HTTPConflict(title="Conflict", description=ex.description)
+    raise Detailed(falcon.HTTP_409, "Conflict", ex)
+
+
+def _quota_exceeded(req: falcon.Request, resp: falcon.Response, ex: QuotaExceeded, params: Any) -> None:
+    # 413, not 507: what is refused is this tenant's request, by a limit set for the tenant,
+    # and the client can act on it (delete materials, ask for more). A 5xx would say the server
+    # failed, be counted as such by monitoring, and be retried by clients and proxies that
+    # retry server errors, each retry refused again.
+    raise Detailed(falcon.HTTP_413, "Storage quota exceeded", ex)
 
 
 def _stale(req: falcon.Request, resp: falcon.Response, ex: Stale, params: Any) -> None:
@@ -71,6 +87,8 @@ def _serialize_json(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTP
     body: dict[str, Any] = {"title": title, "description": exc.description or title}
     if isinstance(exc, ValidationFailed):
         body["errors"] = exc.errors
+    if isinstance(exc, Detailed):
+        body.update(exc.details)
     resp.content_type = falcon.MEDIA_JSON
     resp.text = json.dumps(body)
 
@@ -80,6 +98,7 @@ def install_error_handling(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
+    app.add_error_handler(QuotaExceeded, _quota_exceeded)
     app.add_error_handler(Invalid, _invalid)
     app.add_error_handler(Stale, _stale)
     app.add_error_handler(Unavailable, _unavailable)

@@ -49,6 +49,7 @@ class Settings:
     deepseek_api_key: str | None = None
     max_upload_bytes: int = 1024**3
     max_concurrent_uploads_per_tenant: int = 4
+    storage_quota_bytes: int = 0  # per tenant, unless the admin CLI set its own; 0: unlimited
     max_json_bytes: int = 1024**2
     openai_base_url: str | None = None
     # LLM layer (libs/llm): a non-OpenAI server at OPENAI_BASE_URL serves OPENAI_MODEL (and
@@ -150,6 +151,8 @@ def _url(*schemes: str) -> Callable[[str], str]:
 
 
 _PORT = _integer(1, 65535)
+# the largest storage quota, the setting's and any tenant's (a bigint column holds it)
+MAX_STORAGE_QUOTA_BYTES = 2**62
 
 # (variable, field, parser, required). A variable that is not required and absent keeps the
 # dataclass default.
@@ -177,6 +180,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("REDIS_URL", "redis_url", _url("redis", "rediss", "unix"), True),
     ("MAX_UPLOAD_BYTES", "max_upload_bytes", _integer(1, 64 * 1024**3), False),
     ("MAX_CONCURRENT_UPLOADS_PER_TENANT", "max_concurrent_uploads_per_tenant", _integer(1, 1000), False),
+    ("STORAGE_QUOTA_BYTES", "storage_quota_bytes", _integer(0, MAX_STORAGE_QUOTA_BYTES), False),
     ("MAX_JSON_BYTES", "max_json_bytes", _integer(1024, 64 * 1024**2), False),
     ("OPENAI_BASE_URL", "openai_base_url", _url("http", "https"), False),
     ("OPENAI_MODEL", "openai_model", _text, False),

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from libs.errors import NotFound
+from libs.errors import Conflict, NotFound
 from libs.http.pagination import PageRequest, page_of
 from libs.sources import urlpolicy
 from libs.store import material_objects
@@ -29,16 +29,16 @@ MAX_URL = urlpolicy.MAX_URL
 # What the API shows of a material; s3_key stays inside. job_id is its latest ingestion job,
 # so a client can follow it (jobs_material_idx makes the lookup an index probe).
 _PUBLIC = (
-    "id, course_id, source_type, source_url, filename, content_type, size_bytes, status, error_message,"
+    "id, course_id, source_type, source_url, filename, content_type, size_bytes, sha256, status, error_message,"
     " section, position, created_at, updated_at,"
     " (SELECT j.id FROM jobs j WHERE j.material_id = source_materials.id AND j.tenant_id = source_materials.tenant_id"
     " AND j.kind = 'ingest_material' ORDER BY j.created_at DESC LIMIT 1) AS job_id"
 )
 _INSERT = f"""
 INSERT INTO source_materials (id, tenant_id, course_id, source_type, source_url, filename, content_type,
-                              size_bytes, s3_key, section, position)
+                              size_bytes, sha256, s3_key, section, position)
 VALUES (%(id)s, %(tenant)s, %(course)s, %(source_type)s, %(source_url)s, %(filename)s, %(content_type)s,
-        %(size)s, %(key)s, %(section)s, %(position)s)
+        %(size)s, %(sha256)s, %(key)s, %(section)s, %(position)s)
 RETURNING {_PUBLIC}
 """  # noqa: S608 (constants only)
 # the author's order first (position), then the order they came in
@@ -64,6 +64,13 @@ _ORGANISE = """UPDATE source_materials
    SET section = CASE WHEN %(set_section)s THEN %(section)s ELSE section END,
        position = CASE WHEN %(set_position)s THEN %(position)s ELSE position END, updated_at = now()
  WHERE id = %(id)s AND course_id = %(course)s AND tenant_id = %(tenant)s RETURNING id"""
+# One course's materials with the same content: the lock makes two uploads of it at once
+# meet here one after the other, so the second sees the first.
+_LOCK_CONTENT = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+_SAME_CONTENT = """SELECT id, filename FROM source_materials
+                    WHERE course_id = %s AND tenant_id = %s AND sha256 = %s ORDER BY created_at LIMIT 1"""
+_RETRY = """UPDATE source_materials SET status = 'pending', error_message = NULL, updated_at = now()
+             WHERE id = %s AND course_id = %s AND tenant_id = %s AND status = 'error' RETURNING id"""
 _DELETE = "DELETE FROM source_materials WHERE id = %s AND course_id = %s AND tenant_id = %s RETURNING s3_key"
 _COURSE_KEYS = "SELECT s3_key FROM source_materials WHERE course_id = %s AND tenant_id = %s AND s3_key IS NOT NULL"
 # the foreign key (course_id, tenant_id) → courses: a material of a course that is gone
@@ -125,12 +132,18 @@ def create(
     key: str | None,
     section: str | None = None,
     position: int | None = None,
+    sha256: str | None = None,
+    allow_duplicate: bool = True,
 ) -> dict:
     """The material, ``pending``, as the API shows it (``job_id`` None until its job is queued).
     :class:`NotFound` if the course is gone: the foreign key decides, so a course deleted while
-    the file streamed, even a moment before this insert, is a 404 and never a 500."""
+    the file streamed, even a moment before this insert, is a 404 and never a 500. Unless
+    ``allow_duplicate``, :class:`Conflict` naming the course's material with the same
+    ``sha256`` if there is one. Inside the caller's transaction."""
     if source_type not in SOURCE_TYPES:
         raise ValueError(f"unknown source_type {source_type!r}")
+    if sha256 is not None and not allow_duplicate:
+        _refuse_same_content(conn, tenant_id, course_id, sha256)
     params = {
         "id": material_id,
         "tenant": tenant_id,
@@ -141,6 +154,7 @@ def create(
         "content_type": content_type,
         "size": size,
         "key": key,
+        "sha256": sha256,
         "section": section,
         "position": position,
     }
@@ -151,6 +165,26 @@ def create(
         if exc.diag.constraint_name == _COURSE_FK:
             raise NotFound("No course with this id.") from None
         raise
+
+
+def _refuse_same_content(conn: psycopg.Connection, tenant_id: str, course_id: str, sha256: str) -> None:
+    conn.execute(_LOCK_CONTENT, (f"material-content:{course_id}:{sha256}",))
+    row = conn.execute(_SAME_CONTENT, (course_id, tenant_id, sha256)).fetchone()
+    if row is not None:
+        raise Conflict(
+            f"This course already has this file's content, as material {row[0]} ({row[1]}). "
+            "Send it again with allow_duplicate=true to keep both.",
+            details={"existing_material_id": str(row[0])},
+        )
+
+
+def retry(conn: psycopg.Connection, tenant_id: str, course_id: str, material_id: str) -> None:
+    """Move a material whose ingestion failed back to ``pending`` (its job queued by the
+    caller, in the same transaction); :class:`Conflict` for a material in another status,
+    :class:`NotFound` for none."""
+    if conn.execute(_RETRY, (material_id, course_id, tenant_id)).fetchone() is None:
+        status = get(conn, tenant_id, course_id, material_id)["status"]
+        raise Conflict(f"Only a material whose ingestion failed (status error) can be retried; this one is {status}.")
 
 
 def organise(

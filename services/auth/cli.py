@@ -19,7 +19,7 @@ import redis
 from libs.access.scopes import parse_scopes
 from libs.errors import DomainError
 from libs.platform.redis_client import create_redis
-from libs.platform.settings import Settings, SettingsError, load_settings
+from libs.platform.settings import MAX_STORAGE_QUOTA_BYTES, Settings, SettingsError, load_settings
 from services.auth import tenants
 
 MAX_NAME = 200
@@ -82,7 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("deactivate-tenant", help="stop all of a tenant's keys").add_argument(
         "--name", required=True, type=_name
     )
+    quota = commands.add_parser("set-quota", help="a tenant's storage quota in bytes (0: unlimited)")
+    quota.add_argument("--tenant", required=True, type=_name)
+    quota.add_argument(
+        "--bytes",
+        required=True,
+        type=_quota,
+        help="bytes of material files it may store; 0: unlimited; default: the STORAGE_QUOTA_BYTES setting",
+    )
     return parser
+
+
+def _quota(raw: str) -> int | None:
+    return None if raw.strip() == "default" else _bounded(0, MAX_STORAGE_QUOTA_BYTES)(raw)
 
 
 def _when(value: object) -> str:
@@ -137,6 +149,10 @@ def run(args: argparse.Namespace, conn: psycopg.Connection, redis_client: redis.
         case "deactivate-tenant":
             tenants.deactivate_tenant(conn, redis_client, args.name)
             print(f"deactivated tenant {args.name!r}; all its keys stop working now", file=out)
+        case "set-quota":
+            tenants.set_storage_quota(conn, args.tenant, args.bytes)
+            shown = {None: "the STORAGE_QUOTA_BYTES setting", 0: "unlimited"}.get(args.bytes, f"{args.bytes} bytes")
+            print(f"storage quota of {args.tenant!r}: {shown}", file=out)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -14,6 +14,7 @@ from libs.access.apikeys import NewKey, generate_key
 from libs.access.keycache import TTL_SECONDS as CACHE_TTL_SECONDS
 from libs.access.keycache import invalidate_cached_keys
 from libs.errors import Conflict, Invalid, NotFound
+from libs.store import storage_usage
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +186,8 @@ def forget_cached_keys(redis_client: redis.Redis) -> bool:
         )
         return False
     return True
+
+
+def set_storage_quota(conn: psycopg.Connection, name: str, size: int | None) -> None:
+    """Set the tenant's storage quota in bytes (0: unlimited; None: the setting's default)."""
+    storage_usage.set_quota(conn, _tenant_id(conn, name), size)

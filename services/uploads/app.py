@@ -33,6 +33,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.
         max_upload_bytes=settings.max_upload_bytes,
         uploads_per_tenant=settings.max_concurrent_uploads_per_tenant,
         janitor=janitor,
+        default_quota=settings.storage_quota_bytes,
     )
     app = build_app(settings, service="uploads", routes=table, pool=pool, redis_client=redis_client, storage=storage)
     janitor.start()

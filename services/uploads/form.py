@@ -81,6 +81,10 @@ class Form:
     def key(self) -> str | None:
         return self.writer.key if self.writer else None
 
+    @property
+    def sha256(self) -> str | None:
+        return self.writer.sha256 if self.writer else None
+
     def discard(self, storage: Storage, janitor: UploadJanitor | None) -> None:
         """Leave nothing of the file behind: abort its upload (through ``janitor`` once S3
         answers again, if it fails now), or delete the object it became."""

@@ -8,6 +8,7 @@ one place an upload is aborted (see also :mod:`services.uploads.upload_janitor`)
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -67,6 +68,8 @@ class MultipartWriter:
         self._part = bytearray(part_size)
         self._filled = 0
         self.size = 0
+        # hashed on the way through, so a duplicate is known without reading the object back
+        self._digest = hashlib.sha256()
         self._parts: list[Future] = []
         self._slots = threading.Semaphore(in_flight)
         self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3-part")
@@ -84,8 +87,14 @@ class MultipartWriter:
         """Completed (the object exists) or aborted."""
         return self._finished
 
+    @property
+    def sha256(self) -> str:
+        """The hex SHA-256 of what was written so far."""
+        return self._digest.hexdigest()
+
     def write(self, data: bytes) -> None:
         self.size += len(data)
+        self._digest.update(data)
         with memoryview(data) as view:
             while view:
                 room = self._part_size - self._filled

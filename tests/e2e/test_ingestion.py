@@ -137,3 +137,26 @@ def test_agent_health_shows_how_old_the_oldest_queued_job_is(stack):
     assert health.status_code == 200, health.text
     assert health.json()["checks"]["queue"] == "ok"
     assert health.json()["metrics"]["oldest_queued_job_seconds"] >= 0
+
+
+def test_a_failed_material_retried_is_ingested_again_from_scratch(stack, course_url, owner, db, tenant):
+    material = upload(course_url, owner, "text", "intro.md", (SAMPLES / "intro.md").read_bytes())
+    assert settled(course_url, owner, material)["status"] == "done"
+    before = whole_document(course_url, owner, material["id"])
+    # what an outage leaves: the material in error, and no document
+    db.execute(
+        "UPDATE source_materials SET status = 'error', error_message = 'the provider did not answer' WHERE id = %s",
+        (material["id"],),
+    )
+    db.execute("DELETE FROM document_chunks WHERE material_id = %s AND tenant_id = %s", (material["id"], tenant.id))
+    retried = requests.post(f"{course_url}/materials/{material['id']}/retry", headers=owner, timeout=10)
+    assert retried.status_code == 202, retried.text
+    assert (retried.json()["status"], retried.json()["error_message"]) == ("pending", None)
+    assert retried.json()["job_id"] != material["job_id"]
+    assert retried.headers["Location"] == f"/api/v1/jobs/{retried.json()['job_id']}"
+    assert settled(course_url, owner, material)["status"] == "done"
+    assert [chunk["text"] for chunk in whole_document(course_url, owner, material["id"])] == [
+        chunk["text"] for chunk in before
+    ]
+    again = requests.post(f"{course_url}/materials/{material['id']}/retry", headers=owner, timeout=10)
+    assert again.status_code == 409 and "this one is done" in again.json()["description"]

@@ -280,7 +280,7 @@ def test_stalled_uploads_of_one_tenant_leave_the_service_to_the_others(
                 other_url,
                 headers=visitor,
                 data={"source_type": "text"},
-                files={"file": ("note.txt", b"hello")},
+                files={"file": ("note.txt", f"hello {uuid.uuid4()}".encode())},
                 timeout=10,
             )
             assert small.status_code == 201 and time.monotonic() - started < 5

@@ -172,6 +172,27 @@ def test_deactivate_unknown_tenant_fails(cli):
     assert cli("deactivate-tenant", "--name", "ghost-" + uuid.uuid4().hex)[0] == 1
 
 
+def test_set_quota_sets_a_tenants_storage_quota_and_default_gives_it_back(cli, name, db):
+    cli("create-tenant", "--name", name)
+    quota = "SELECT storage_quota_bytes FROM tenants WHERE name = %s"
+    assert cli("set-quota", "--tenant", name, "--bytes", "10737418240") == (
+        0,
+        f"storage quota of {name!r}: 10737418240 bytes\n",
+        "",
+    )
+    assert db.execute(quota, (name,)).fetchone() == (10737418240,)
+    assert cli("set-quota", "--tenant", name, "--bytes", "0")[1] == f"storage quota of {name!r}: unlimited\n"
+    assert cli("set-quota", "--tenant", name, "--bytes", "default")[0] == 0
+    assert db.execute(quota, (name,)).fetchone() == (None,)
+
+
+@pytest.mark.parametrize("size", ["-1", "lots", str(2**63)])
+def test_set_quota_refuses_what_is_not_a_size(cli, name, size):
+    cli("create-tenant", "--name", name)
+    code, _, err = cli("set-quota", "--tenant", name, "--bytes", size)
+    assert code == 1 and err.startswith("error: argument --bytes:") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize("bad", ["", "   ", "x" * 201, "a\x00b"])
 def test_tenant_names_must_be_printable_and_short(cli, bad):
     code, _, err = cli("create-tenant", "--name", bad)

@@ -5,6 +5,7 @@ import dataclasses
 import io
 import threading
 import time
+import uuid
 
 import pytest
 import urllib3
@@ -47,9 +48,9 @@ def new_course(db, tenant) -> dict:
 
 
 def form() -> tuple[bytes, str]:
-    return urllib3.encode_multipart_formdata(
-        {"source_type": "video", "file": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(256 * 1024), "video/mp4")}
-    )
+    """A small video form, its content new each time (the same twice in a course would be a 409)."""
+    clip = b"\x00\x00\x00\x18ftypmp42" + bytes(256 * 1024) + uuid.uuid4().bytes
+    return urllib3.encode_multipart_formdata({"source_type": "video", "file": ("clip.mp4", clip, "video/mp4")})
 
 
 def upload(client, course, body=None, gate=None):
