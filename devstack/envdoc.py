@@ -40,6 +40,7 @@ PURPOSE = {
     "S3_ENDPOINT": "S3-compatible endpoint URL (Backblaze B2: `https://s3.<region>.backblazeb2.com`)",
     "S3_ACCESS_KEY": "S3 access key id (B2: the application key's id)",
     "S3_SECRET_KEY": "S3 secret key (B2: the application key)",
+    "S3_PUBLIC_ENDPOINT_URL": "the S3 endpoint as clients reach it, for direct-upload URLs (default: `S3_ENDPOINT`)",
     "S3_BUCKET": "bucket of the uploaded materials; create it (private) first in production",
     "S3_REGION": "S3 region (B2: the middle part of the endpoint host)",
     "GEMINI_API_KEY": "Google Gemini API key",

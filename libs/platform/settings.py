@@ -24,6 +24,11 @@ class SettingsError(Exception):
         super().__init__("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+# the largest material file by default, streamed or uploaded straight to S3 (S3's own limit
+# for one object's PUT)
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024**3
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -42,12 +47,14 @@ class Settings:
     postgres_db: str = "course_supporter"
     postgres_port: int = 5432
     s3_bucket: str = "course-materials"
+    # the S3 endpoint clients see, which direct-upload URLs are signed for (None: s3_endpoint)
+    s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     gemini_api_key: str | None = None
     anthropic_api_key: str | None = None
     openai_api_key: str | None = None
     deepseek_api_key: str | None = None
-    max_upload_bytes: int = 1024**3
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_concurrent_uploads_per_tenant: int = 4
     storage_quota_bytes: int = 0  # per tenant, unless the admin CLI set its own; 0: unlimited
     max_json_bytes: int = 1024**2
@@ -171,6 +178,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("S3_ENDPOINT", "s3_endpoint", _url("http", "https"), True),
     ("S3_ACCESS_KEY", "s3_access_key", _text, True),
     ("S3_SECRET_KEY", "s3_secret_key", _text, True),
+    ("S3_PUBLIC_ENDPOINT_URL", "s3_public_endpoint_url", _url("http", "https"), False),
     ("S3_BUCKET", "s3_bucket", _text, False),
     ("S3_REGION", "s3_region", _text, False),
     ("GEMINI_API_KEY", "gemini_api_key", _text, False),

@@ -10,9 +10,13 @@ from libs.platform.settings import Settings
 
 
 class Storage:
-    def __init__(self, client: object, bucket: str) -> None:
+    """The bucket and its client; ``presigner`` signs the URLs clients upload to directly, for
+    the endpoint they see (S3_PUBLIC_ENDPOINT_URL), which may not be the one the services use."""
+
+    def __init__(self, client: object, bucket: str, presigner: object | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self.presigner = presigner or client
 
     def check(self) -> None:
         """Raise if the bucket cannot be reached with our credentials."""
@@ -37,9 +41,16 @@ class Storage:
 
 def create_storage(settings: Settings) -> Storage:
     """S3 storage with short connect timeouts and bounded retries, so a dead endpoint fails fast."""
-    client = boto3.client(
+    client = _client(settings, settings.s3_endpoint)
+    public = settings.s3_public_endpoint_url
+    presigner = _client(settings, public) if public and public != settings.s3_endpoint else None
+    return Storage(client, settings.s3_bucket, presigner)
+
+
+def _client(settings: Settings, endpoint: str) -> object:
+    return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint,
+        endpoint_url=endpoint,
         aws_access_key_id=settings.s3_access_key,
         aws_secret_access_key=settings.s3_secret_key,
         region_name=settings.s3_region,
@@ -51,4 +62,3 @@ def create_storage(settings: Settings) -> Storage:
             retries={"max_attempts": 2, "mode": "standard"},
         ),
     )
-    return Storage(client, settings.s3_bucket)

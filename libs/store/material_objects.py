@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -59,7 +60,10 @@ def object_key(tenant_id: str, course_id: str, material_id: str, filename: str) 
 LONGEST_BACKOFF_SECONDS = 10
 # what Storage.delete_objects raises when S3 is away, refuses, or keeps some of the objects
 _S3_FAILURES = (BotoCoreError, ClientError, RuntimeError)
-_RECORD = "INSERT INTO object_deletions (key) SELECT unnest(%s::text[]) ON CONFLICT (key) DO NOTHING"
+_RECORD = """INSERT INTO object_deletions (key, next_attempt_at)
+             SELECT unnest(%s::text[]), coalesce(%s::timestamptz, now()) + make_interval(secs => %s)
+             ON CONFLICT (key) DO UPDATE
+             SET next_attempt_at = greatest(object_deletions.next_attempt_at, EXCLUDED.next_attempt_at)"""
 _DUE = """SELECT key FROM object_deletions WHERE next_attempt_at <= now()
           ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED"""
 _DONE = "DELETE FROM object_deletions WHERE key = ANY(%s)"
@@ -68,11 +72,14 @@ _LATER = f"""UPDATE object_deletions SET attempts = attempts + 1,
               WHERE key = ANY(%s)"""  # noqa: S608 (constants only)
 
 
-def schedule_deletion(conn: psycopg.Connection, keys: Sequence[str]) -> None:
+def schedule_deletion(
+    conn: psycopg.Connection, keys: Sequence[str], *, not_before: datetime | None = None, delay_seconds: float = 0
+) -> None:
     """Record ``keys`` for deletion, inside the caller's transaction: they are due exactly when
-    the rows that named them are gone."""
+    the rows that named them are gone, or ``delay_seconds`` after ``not_before`` (an upload's
+    object, which a client may still PUT until its URL expires)."""
     if keys:
-        conn.execute(_RECORD, (list(keys),))
+        conn.execute(_RECORD, (list(keys), not_before, delay_seconds))
 
 
 def delete_now(pool: ConnectionPool, storage: Storage, keys: Sequence[str]) -> bool:

@@ -143,7 +143,7 @@ def create(
     if source_type not in SOURCE_TYPES:
         raise ValueError(f"unknown source_type {source_type!r}")
     if sha256 is not None and not allow_duplicate:
-        _refuse_same_content(conn, tenant_id, course_id, sha256)
+        refuse_same_content(conn, tenant_id, course_id, sha256)
     params = {
         "id": material_id,
         "tenant": tenant_id,
@@ -167,7 +167,9 @@ def create(
         raise
 
 
-def _refuse_same_content(conn: psycopg.Connection, tenant_id: str, course_id: str, sha256: str) -> None:
+def refuse_same_content(conn: psycopg.Connection, tenant_id: str, course_id: str, sha256: str) -> None:
+    """:class:`Conflict` naming the course's material with this content, if there is one;
+    inside a transaction, which the check's lock lasts for."""
     conn.execute(_LOCK_CONTENT, (f"material-content:{course_id}:{sha256}",))
     row = conn.execute(_SAME_CONTENT, (course_id, tenant_id, sha256)).fetchone()
     if row is not None:

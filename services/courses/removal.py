@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.platform.db import retry_on_deadlock
 from libs.platform.storage import Storage
-from libs.store import courses, material_objects, materials
+from libs.store import courses, material_objects, material_uploads, materials
 
 
 def remove_course(pool: ConnectionPool, storage: Storage, tenant_id: str, course_id: str) -> None:
@@ -24,6 +24,7 @@ def remove_course(pool: ConnectionPool, storage: Storage, tenant_id: str, course
         with pool.connection() as conn, conn.transaction():
             courses.require(conn, tenant_id, course_id, lock=True)
             keys = materials.schedule_course_deletion(conn, tenant_id, course_id)
+            material_uploads.end_for_course(conn, tenant_id, course_id)
             courses.delete(conn, tenant_id, course_id)
             return keys
 

@@ -209,13 +209,14 @@ def _read_part(
         _stream_file(part, filename, form, storage, key_for, max_upload_bytes, deadline)
 
 
-def _check_filename(filename: str | None) -> str:
+def check_filename(filename: str | None, field: str = "file") -> str:
+    """A material's file name as given (``field`` names it in errors), or :class:`Invalid`."""
     if not filename:
-        raise Invalid("file: must be a file part with a filename", field="file")
+        raise Invalid(f"{field}: must be a file part with a filename", field=field)
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in filename):
-        raise Invalid("file: the filename must not contain control characters", field="file")
+        raise Invalid(f"{field}: the filename must not contain control characters", field=field)
     if len(filename) > materials.MAX_FILENAME:
-        raise Invalid(f"file: the filename must be at most {materials.MAX_FILENAME} characters", field="file")
+        raise Invalid(f"{field}: the filename must be at most {materials.MAX_FILENAME} characters", field=field)
     return filename
 
 
@@ -228,7 +229,7 @@ def _stream_file(
     max_upload_bytes: int,
     deadline: float,
 ) -> None:
-    form.filename = _check_filename(filename)
+    form.filename = check_filename(filename)
     if form.source_type is not None:  # refuse a wrong extension before reading the file
         _expect(form.source_type, form.filename)
     head = part.stream.read(filetypes.SNIFF_BYTES)

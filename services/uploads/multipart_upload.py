@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from botocore.exceptions import ClientError
 
 from libs.platform.storage import Storage
+from libs.store.material_uploads import SETTLE_SECONDS
 
 PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 
@@ -28,11 +29,6 @@ PART_SIZE = 8 * 1024 * 1024  # S3's minimum is 5 MiB for every part but the last
 # streaming.
 MIN_THROUGHPUT = 256 * 1024
 MIN_UPLOAD_SECONDS = 600
-# What may follow the last byte read: a read nginx holds for up to its client_body_timeout
-# (20 s), the parts in flight (two attempts of a 30 s read timeout each) and the completion;
-# and the clocks of this host and of S3 disagreeing (the sweep compares S3's Initiated time
-# with ours).
-SETTLE_SECONDS = 300
 
 
 def longest_upload_seconds(max_upload_bytes: int) -> float:

@@ -8,14 +8,26 @@ from psycopg_pool import ConnectionPool
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.pagination import page_schema
 from libs.http.routing import Route
+from libs.platform.settings import DEFAULT_MAX_UPLOAD_BYTES
 from libs.platform.storage import Storage
 from libs.schemas.material import MATERIAL_SCHEMA
 from libs.store import materials, storage_usage
+from services.uploads.direct_upload import DirectUploads
+from services.uploads.direct_upload_resources import (
+    COMPLETION,
+    DIRECT_UPLOAD,
+    FILE_TYPES,
+    DirectUploadCollection,
+    DirectUploadCompletion,
+    DirectUploadItem,
+    DirectUploadParts,
+)
 from services.uploads.resources import MATERIAL_PATCH, MaterialCollection, MaterialItem, MaterialRetry, StorageUsage
 from services.uploads.upload_janitor import UploadJanitor
 from services.uploads.upload_slots import UploadSlots
 
 MATERIALS = "/api/v1/courses/{course_id:uuid}/materials"
+UPLOADS = MATERIALS + "/uploads"
 
 SCHEMAS = {
     "MaterialForm": {
@@ -70,6 +82,55 @@ SCHEMAS = {
             "courses": page_schema({"$ref": "#/components/schemas/CourseStorage"}),
         },
     },
+    "DirectUploadRequest": DIRECT_UPLOAD.schema(),
+    "DirectUploadCompletion": COMPLETION.schema(),
+    "DirectUpload": {
+        "type": "object",
+        "required": [
+            "id",
+            "material_id",
+            "filename",
+            "source_type",
+            "size",
+            "sha256",
+            "expires_at",
+            "method",
+            "complete_url",
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "material_id": {"type": "string", "format": "uuid", "description": "The material it will become"},
+            "filename": {"type": "string"},
+            "source_type": {"type": "string", "enum": list(FILE_TYPES)},
+            "size": {"type": "integer"},
+            "sha256": {"type": "string", "nullable": True},
+            "expires_at": {"type": "string", "format": "date-time", "description": "When its URLs stop working"},
+            "method": {"type": "string", "enum": ["PUT", "multipart"]},
+            "url": {"type": "string", "description": "method PUT: where to PUT the whole file"},
+            "headers": {
+                "type": "object",
+                "additionalProperties": {"type": "string"},
+                "description": "method PUT: headers to send with it",
+            },
+            "part_size": {"type": "integer", "description": "multipart: every part's size but the last's"},
+            "part_count": {"type": "integer"},
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["part_number", "size", "url"],
+                    "properties": {
+                        "part_number": {"type": "integer"},
+                        "size": {"type": "integer"},
+                        "url": {"type": "string", "description": "PUT this part here; keep the ETag it answers"},
+                    },
+                },
+            },
+            "next_part": {"type": "integer", "nullable": True, "description": "The first part not listed"},
+            "parts_url": {"type": "string", "description": "multipart: where more part URLs are"},
+            "complete_url": {"type": "string", "description": "POST here once the file is sent"},
+        },
+    },
     "CourseStorage": {
         "type": "object",
         "required": ["id", "title", "created_at", "bytes", "objects", "materials"],
@@ -90,13 +151,15 @@ def routes(
     storage: Storage | None = None,
     redis_client: redis.Redis | None = None,
     *,
-    max_upload_bytes: int = 1024**3,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     uploads_per_tenant: int = 4,
     janitor: UploadJanitor | None = None,
     default_quota: int = storage_usage.UNLIMITED,
+    direct: DirectUploads | None = None,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
     slots = UploadSlots(redis_client, per_tenant=uploads_per_tenant) if redis_client is not None else None
+    direct = direct or DirectUploads(pool, storage, max_upload_bytes=max_upload_bytes, default_quota=default_quota)
     return [
         Route(
             MATERIALS,
@@ -109,5 +172,9 @@ def routes(
             {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
         ),
         Route(MATERIALS + "/{material_id:uuid}/retry", MaterialRetry(pool), {"POST": PREP_ONLY}),
+        Route(UPLOADS, DirectUploadCollection(direct, max_upload_bytes), {"POST": PREP_ONLY}),
+        Route(UPLOADS + "/{upload_id:uuid}", DirectUploadItem(direct, pool), {"GET": PREP_ONLY, "DELETE": PREP_ONLY}),
+        Route(UPLOADS + "/{upload_id:uuid}/parts", DirectUploadParts(direct, pool), {"GET": PREP_ONLY}),
+        Route(UPLOADS + "/{upload_id:uuid}/complete", DirectUploadCompletion(direct), {"POST": PREP_ONLY}),
         Route("/api/v1/storage/usage", StorageUsage(pool, default_quota), {"GET": PREP_ONLY}),
     ]

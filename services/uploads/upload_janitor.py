@@ -6,6 +6,8 @@ Three kinds of leftovers:
   that, the sweep's turn);
 - a process that died mid-upload aborts nothing: :meth:`sweep`, at start and every few
   minutes, aborts whatever under the prefix is older than an upload may run;
+- a direct upload never completed: :meth:`end_expired_uploads`, with the sweep, ends those
+  whose URLs expired (their parts or object, row and reserved bytes go);
 - a deleted material's or course's stored files wait in the deletion outbox
   (:mod:`libs.store.material_objects`) when S3 refused them: :meth:`drain_deletions` deletes
   them, every few seconds while any is due.
@@ -27,7 +29,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import ConnectionPool
 
 from libs.platform.storage import Storage
-from libs.store import material_objects
+from libs.store import material_objects, material_uploads
+from services.uploads.direct_upload import DirectUploads
 from services.uploads.multipart_upload import abort_upload
 
 log = logging.getLogger(__name__)
@@ -55,10 +58,12 @@ class UploadJanitor:
         prefix: str,
         stale_after: float,
         pool: ConnectionPool | None = None,
+        direct_uploads: DirectUploads | None = None,
         sweep_every: float = SWEEP_EVERY,
         drain_every: float = DRAIN_EVERY,
     ) -> None:
         self._storage = storage
+        self._direct = direct_uploads
         self._prefix = prefix
         self._stale_after = datetime.timedelta(seconds=stale_after)
         self._pool = pool
@@ -96,6 +101,21 @@ class UploadJanitor:
                 log.warning("aborted the abandoned upload of %s, started %s", upload["Key"], upload["Initiated"])
                 aborted += 1
         return aborted
+
+    def end_expired_uploads(self) -> int:
+        """End the direct uploads whose URLs expired and that were never completed; how many."""
+        if self._pool is None or self._direct is None:
+            return 0
+        ended = 0
+        while True:
+            with self._pool.connection() as conn:
+                expired = material_uploads.expired(conn)
+            for row in expired:
+                self._direct.end(row)
+                log.info("ended the expired direct upload %s (%s)", row["id"], row["s3_key"])
+            ended += len(expired)
+            if not expired:
+                return ended
 
     def drain_deletions(self) -> int:
         """Delete the stored files the deletion outbox holds due; how many went."""
@@ -168,6 +188,7 @@ class UploadJanitor:
                 next_drain = time.monotonic() + self._drain_every
             if now >= next_sweep:
                 try:
+                    self.end_expired_uploads()
                     self.sweep()
                 except _FAILURES as exc:
                     log.warning("the sweep of abandoned uploads failed (%s); next in %.0f s", exc, self._sweep_every)

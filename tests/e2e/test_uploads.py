@@ -352,3 +352,30 @@ def test_list_get_and_delete_a_material(course_url, owner, storage, db):
     assert requests.get(item_url, headers=owner, timeout=10).status_code == 404
     assert objects_under(storage, key) == []
     assert db.execute("SELECT count(*) FROM jobs WHERE material_id = %s", (created["id"],)).fetchone() == (0,)
+
+
+def test_a_file_uploaded_straight_to_s3_through_presigned_urls_is_ingested(course_url, owner):
+    content = f"# Direct\n\nSent to S3 without passing through the API {uuid.uuid4()}.\n".encode()
+    started = requests.post(
+        f"{course_url}/materials/uploads",
+        json={"filename": "direct.md", "source_type": "text", "size": len(content)},
+        headers=owner,
+        timeout=10,
+    )
+    assert started.status_code == 201, started.text
+    upload = started.json()
+    assert requests.put(upload["url"], data=content, headers=upload["headers"], timeout=10).status_code == 200
+    gateway = course_url.split("/api/v1/")[0]
+    done = requests.post(gateway + upload["complete_url"], headers=owner, timeout=30)
+    assert done.status_code == 201, done.text
+    material_url = f"{course_url}/materials/{done.json()['id']}"
+    deadline = time.monotonic() + 60
+    while (material := requests.get(material_url, headers=owner, timeout=10).json())["status"] in (
+        "pending",
+        "processing",
+    ):
+        assert time.monotonic() < deadline, material
+        time.sleep(0.2)
+    assert material["status"] == "done", material
+    document = requests.get(f"{material_url}/document", headers=owner, timeout=10).json()
+    assert any("without passing through the API" in chunk["text"] for chunk in document["items"])

@@ -63,6 +63,8 @@ SCHEMA = {
     "object_deletions",
     "structure_deletions",
     "condensed_summaries",
+    "storage_reservations",
+    "material_uploads",
 }
 
 

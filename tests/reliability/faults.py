@@ -47,7 +47,7 @@ def _mixed_requests(context: Context, tenant: Tenant, course_id: str) -> Callabl
         if kind == 1:
             return call(context, "POST", "/api/v1/courses", tenant.key, json={"title": f"load {n}"}, timeout=15)
         if kind == 2:
-            return upload(context, tenant.key, course_id, f"notes-{n}.txt", b"notes under load\n" * 2000)
+            return upload(context, tenant.key, course_id, f"notes-{n}.txt", f"notes {n} under load\n".encode() * 2000)
         return call(context, "GET", "/api/v1/auth/me", tenant.key, timeout=15)
 
     return make
@@ -255,7 +255,10 @@ def s3_stopped(context: Context, report: Report) -> None:
         try:
             report.count("s3_fail_seen_s", context.wait_for_check("s3", "fail", timeout=15))
             arriving = in_parallel(
-                [lambda n=n: upload(context, tenant.key, course_id, f"new-{n}.txt", b"x" * 100_000) for n in range(6)],
+                [
+                    lambda n=n: upload(context, tenant.key, course_id, f"new-{n}.txt", b"%d" % n + b"x" * 100_000)
+                    for n in range(6)
+                ],
                 3,
             )
             in_flight = [future.result() for future in streaming]

@@ -246,7 +246,7 @@ def backup_under_load(context: Context, report: Report) -> None:
 
     def write(n: int) -> object:
         if n % 3 == 0:
-            return upload(context, tenant.key, course_id, f"w-{n}.txt", b"written under backup\n")
+            return upload(context, tenant.key, course_id, f"w-{n}.txt", f"written under backup {n}\n".encode())
         if n % 3 == 1:
             mapping = {"mappings": [{"slide_number": 1 + n % 50, "video_timecode": "00:00:01"}]}
             return call(context, "POST", f"/api/v1/courses/{course_id}/slide-mapping", tenant.key, json=mapping)
