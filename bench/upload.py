@@ -7,6 +7,12 @@ then the same bytes uploaded straight to the same S3 endpoint with boto3 (its de
 transfer) as the ceiling. Prints wall time, MiB/s, the ratio to the direct upload and the
 peak RSS growth of the busiest uploads worker. Objects, rows and the tenant are removed after.
 
+Then the direct path (presigned URLs): for each size, an upload started through the gateway,
+its parts PUT straight to S3 (BENCH_DIRECT_THREADS in parallel, 4 by default, as a client
+would), and completed through the gateway (which reads the object back to hash it), with the
+uploads workers' memory sampled throughout; and BENCH_DIRECT_CONCURRENT (1,4,16) direct
+uploads of 64 MiB at once, counting those that completed.
+
 Every worker is warmed with a few 64 MiB uploads first, so the figures are per upload, not a
 worker's one-time start-up. Settings: BENCH_UPLOAD_SIZES_MIB ("100,1024").
 """
@@ -20,8 +26,10 @@ import secrets
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -141,6 +149,103 @@ def upload_direct(storage, size: int) -> float:
     return elapsed
 
 
+def _part(number: int, length: int) -> bytes:
+    """Part ``number`` of the content _content makes (8 MiB parts are whole blocks)."""
+    block = _BLOCK * (length // CHUNK + 1)
+    data = block[:length]
+    return b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + data[24:] if number == 1 else data
+
+
+_BLOCK = secrets.token_bytes(CHUNK)
+
+
+def _api(port: int, method: str, path: str, key: str, body: dict | None = None) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    payload = json.dumps(body).encode() if body is not None else None
+    headers = {"X-API-Key": key, **({"Content-Type": "application/json"} if payload else {})}
+    connection.request(method, path, body=payload, headers=headers)
+    answer = connection.getresponse()
+    data = answer.read()
+    connection.close()
+    return answer.status, json.loads(data) if data else {}
+
+
+def upload_presigned(port: int, key: str, course_id: str, size: int, threads: int) -> tuple[float, float, dict]:
+    """One direct upload: (seconds sending to S3, seconds completing, the material)."""
+    status, upload = _api(
+        port,
+        "POST",
+        f"/api/v1/courses/{course_id}/materials/uploads?allow_duplicate=true",
+        key,
+        {"filename": "bench.mp4", "source_type": "video", "size": size},
+    )
+    if status != 201:
+        raise RuntimeError(f"starting a direct upload answered {status}: {upload}")
+    started = time.perf_counter()
+    if upload["method"] == "PUT":
+        _put(upload["url"], _part(1, size))
+        parts = None
+    else:
+        urls = list(upload["parts"])
+        while upload.get("next_part"):
+            _, upload = _api(port, "GET", f"{upload['parts_url']}?first={upload['next_part']}", key)
+            urls += upload["parts"]
+        with ThreadPoolExecutor(threads) as pool:
+            etags = list(pool.map(lambda part: _put(part["url"], _part(part["part_number"], part["size"])), urls))
+        parts = [{"part_number": part["part_number"], "etag": etag} for part, etag in zip(urls, etags, strict=True)]
+    sent = time.perf_counter() - started
+    started = time.perf_counter()
+    status, material = _api(port, "POST", upload["complete_url"], key, {"parts": parts} if parts else None)
+    if status != 201:
+        raise RuntimeError(f"completing a direct upload answered {status}: {material}")
+    return sent, time.perf_counter() - started, material
+
+
+def _put(url: str, data: bytes) -> str:
+    target = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
+    connection.request("PUT", f"{target.path}?{target.query}", body=data, headers={"Content-Length": str(len(data))})
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    if answer.status != 200:
+        raise RuntimeError(f"PUT to S3 answered {answer.status}")
+    return answer.getheader("ETag")
+
+
+def direct_section(port: int, key: str, course_id: str, storage, sizes: list[int]) -> list[str]:
+    """The direct path's lines: each size against boto3, then uploads at once."""
+    threads = int(os.environ.get("BENCH_DIRECT_THREADS", "4"))
+    lines = [
+        f"direct (presigned URLs, {threads} parts in flight)",
+        f"{'size':>8}  {'to S3 s':>7} {'MiB/s':>7}  {'complete s':>10}  {'boto3 s':>7}  {'ratio':>5}  "
+        f"{'uploads RSS before':>18} {'peak':>6} {'growth':>6}",
+    ]
+    mib = 1024 * 1024
+    for size in sizes:
+        sampler = RssSampler(_worker_pids())
+        sampler.start()
+        sent, completed, material = upload_presigned(port, key, course_id, size, threads)
+        baseline, peak = sampler.stop()
+        if material["size_bytes"] != size:
+            raise RuntimeError(f"stored {material['size_bytes']} bytes, sent {size}")
+        boto3_seconds = upload_direct(storage, size)
+        lines.append(
+            f"{size // mib:>5}MiB  {sent:>7.2f} {size / mib / sent:>7.1f}  {completed:>10.2f}  {boto3_seconds:>7.2f}  "
+            f"{boto3_seconds / sent:>5.2f}  {baseline / mib:>15.1f}MiB {peak / mib:>6.1f} "
+            f"{(peak - baseline) / mib:>6.1f}"
+        )
+    lines.append(f"{'at once':>8}  {'done':>5}  {'wall s':>6}  {'MiB/s in all':>12}")
+    for count in [int(n) for n in os.environ.get("BENCH_DIRECT_CONCURRENT", "1,4,16").split(",")]:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(count) as pool:
+            futures = [pool.submit(upload_presigned, port, key, course_id, 64 * mib, 1) for _ in range(count)]
+            done = sum(1 for future in futures if future.exception() is None)
+        wall = time.perf_counter() - started
+        lines.append(f"{count:>8}  {done:>5}  {wall:>6.1f}  {done * 64 / wall:>12.1f}")
+    return lines
+
+
 def main() -> int:
     env = read_env_file(ENV_FILE)
     settings = load_settings(env)
@@ -173,6 +278,7 @@ def main() -> int:
                     raise RuntimeError(f"stored {material['size_bytes']} bytes, sent {size}")
                 direct_seconds = upload_direct(storage, size)
                 rows.append((size, gateway_seconds, direct_seconds, baseline, peak))
+            direct_lines = direct_section(port, key, str(course_id), storage, sizes)
         finally:
             # through the API, as a client would: rows, then the stored files
             gone = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -194,6 +300,8 @@ def main() -> int:
     peaks = [peak / mib for *_, peak in rows]
     growths = [(peak - baseline) / mib for *_, baseline, peak in rows]
     print(f"largest growth: {max(growths):.1f} MiB; peaks differ by {max(peaks) - min(peaks):.1f} MiB across sizes")
+    print()
+    print("\n".join(direct_lines))
     return 0
 
 

@@ -29,7 +29,7 @@ def create_app(settings: Settings, *, pool: ConnectionPool, redis_client: redis.
         prefix=material_objects.ROOT_PREFIX,
         stale_after=stale_after_seconds(settings.max_upload_bytes),
         pool=pool,
-        direct_uploads=direct,
+        end_upload=direct.end,
     )
     table = routes(
         pool,

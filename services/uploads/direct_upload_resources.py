@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import falcon
 
+from libs.errors import Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.validation import (
     Array,
@@ -20,15 +23,38 @@ from libs.http.validation import (
     validate,
 )
 from libs.platform.settings import MAX_STORAGE_QUOTA_BYTES
+from libs.sources import filetypes
 from libs.store import material_uploads, materials
-from services.uploads import form as material_form
 from services.uploads.direct_upload import MAX_PARTS, PART_URLS_PER_ANSWER, SINGLE_PUT_MAX, DirectUploads
 from services.uploads.resources import MATERIAL_PATCH, UPLOAD_QUERY
 
 FILE_TYPES = tuple(t for t in materials.SOURCE_TYPES if t != "web")
+# Control characters (Unicode's Cc) cannot be in a file name.
+_CONTROL = "".join(map(chr, [*range(32), *range(127, 160)]))
+
+
+def _name_pattern(extensions: Iterable[str]) -> str:
+    """A file name ending in one of ``extensions`` (any case), after a character that leaves
+    it the file's extension (not a dot, not a slash)."""
+
+    def any_case(extension: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in extension.lstrip("."))
+
+    return r".*[^/.]\.(?:" + "|".join(any_case(e) for e in sorted(extensions)) + ")"
+
+
+# The names each source_type takes, from the one vocabulary (libs/sources/filetypes.py): what
+# the request is checked against and what the document's schema says, both.
+NAME_PATTERNS = {source_type: _name_pattern(filetypes.ACCEPTED[source_type]) for source_type in FILE_TYPES}
 DIRECT_UPLOAD = Object(
     {
-        "filename": Text(max_length=materials.MAX_FILENAME, min_length=1, required=True),
+        "filename": Text(
+            max_length=materials.MAX_FILENAME,
+            min_length=1,
+            required=True,
+            forbidden=_CONTROL,
+            description="Ending in an extension its source_type takes (see the schema's oneOf)",
+        ),
         "source_type": Choice(FILE_TYPES, required=True),
         "size": Integer(
             minimum=1,
@@ -46,6 +72,33 @@ DIRECT_UPLOAD = Object(
         **MATERIAL_PATCH.fields,
     }
 )
+DIRECT_UPLOAD_SCHEMA = {
+    "allOf": [
+        DIRECT_UPLOAD.schema(),
+        {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "source_type": {"type": "string", "enum": [source_type]},
+                        "filename": {"type": "string", "pattern": f"^(?:{pattern})$"},
+                    },
+                }
+                for source_type, pattern in NAME_PATTERNS.items()
+            ]
+        },
+    ]
+}
+
+
+def check_name(fields: dict[str, Any]) -> None:
+    """The file name's extension is one its source_type takes (the schema's oneOf)."""
+    source_type = fields["source_type"]
+    if not re.fullmatch(NAME_PATTERNS[source_type], fields["filename"]):
+        accepted = ", ".join(sorted(filetypes.ACCEPTED[source_type]))
+        raise Invalid(f"filename: a {source_type} file's name must end in one of {accepted}", field="filename")
+
+
 COMPLETION = Object(
     {
         "parts": Array(
@@ -89,16 +142,13 @@ class DirectUploadCollection:
         },
     }
 
-    def __init__(self, uploads: DirectUploads, max_upload_bytes: int) -> None:
+    def __init__(self, uploads: DirectUploads) -> None:
         self._uploads = uploads
-        self._max = max_upload_bytes
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
         allow_duplicate = query(req, UPLOAD_QUERY).get("allow_duplicate", False)
         fields = validate(json_body(req), DIRECT_UPLOAD)
-        material_form.check_filename(fields["filename"], field="filename")
-        if fields["size"] > self._max:
-            raise material_form.too_large(self._max)
+        check_name(fields)
         answer = self._uploads.start(_tenant(req), str(course_id), fields, allow_duplicate=allow_duplicate)
         resp.status = falcon.HTTP_201
         resp.location = answer["complete_url"].removesuffix("/complete")

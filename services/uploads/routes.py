@@ -15,7 +15,7 @@ from libs.store import materials, storage_usage
 from services.uploads.direct_upload import DirectUploads
 from services.uploads.direct_upload_resources import (
     COMPLETION,
-    DIRECT_UPLOAD,
+    DIRECT_UPLOAD_SCHEMA,
     FILE_TYPES,
     DirectUploadCollection,
     DirectUploadCompletion,
@@ -82,7 +82,7 @@ SCHEMAS = {
             "courses": page_schema({"$ref": "#/components/schemas/CourseStorage"}),
         },
     },
-    "DirectUploadRequest": DIRECT_UPLOAD.schema(),
+    "DirectUploadRequest": DIRECT_UPLOAD_SCHEMA,
     "DirectUploadCompletion": COMPLETION.schema(),
     "DirectUpload": {
         "type": "object",
@@ -172,7 +172,7 @@ def routes(
             {"GET": PREP_OR_CHECK, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
         ),
         Route(MATERIALS + "/{material_id:uuid}/retry", MaterialRetry(pool), {"POST": PREP_ONLY}),
-        Route(UPLOADS, DirectUploadCollection(direct, max_upload_bytes), {"POST": PREP_ONLY}),
+        Route(UPLOADS, DirectUploadCollection(direct), {"POST": PREP_ONLY}),
         Route(UPLOADS + "/{upload_id:uuid}", DirectUploadItem(direct, pool), {"GET": PREP_ONLY, "DELETE": PREP_ONLY}),
         Route(UPLOADS + "/{upload_id:uuid}/parts", DirectUploadParts(direct, pool), {"GET": PREP_ONLY}),
         Route(UPLOADS + "/{upload_id:uuid}/complete", DirectUploadCompletion(direct), {"POST": PREP_ONLY}),

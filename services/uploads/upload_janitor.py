@@ -22,7 +22,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
@@ -30,7 +30,6 @@ from psycopg_pool import ConnectionPool
 
 from libs.platform.storage import Storage
 from libs.store import material_objects, material_uploads
-from services.uploads.direct_upload import DirectUploads
 from services.uploads.multipart_upload import abort_upload
 
 log = logging.getLogger(__name__)
@@ -58,12 +57,12 @@ class UploadJanitor:
         prefix: str,
         stale_after: float,
         pool: ConnectionPool | None = None,
-        direct_uploads: DirectUploads | None = None,
+        end_upload: Callable[[dict], None] | None = None,
         sweep_every: float = SWEEP_EVERY,
         drain_every: float = DRAIN_EVERY,
     ) -> None:
         self._storage = storage
-        self._direct = direct_uploads
+        self._end_upload = end_upload  # DirectUploads.end: how an upload that will not complete ends
         self._prefix = prefix
         self._stale_after = datetime.timedelta(seconds=stale_after)
         self._pool = pool
@@ -104,14 +103,14 @@ class UploadJanitor:
 
     def end_expired_uploads(self) -> int:
         """End the direct uploads whose URLs expired and that were never completed; how many."""
-        if self._pool is None or self._direct is None:
+        if self._pool is None or self._end_upload is None:
             return 0
         ended = 0
         while True:
             with self._pool.connection() as conn:
                 expired = material_uploads.expired(conn)
             for row in expired:
-                self._direct.end(row)
+                self._end_upload(row)
                 log.info("ended the expired direct upload %s (%s)", row["id"], row["s3_key"])
             ended += len(expired)
             if not expired:

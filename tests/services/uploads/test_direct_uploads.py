@@ -214,7 +214,7 @@ def test_the_janitor_ends_an_upload_whose_urls_expired(client, course, small_par
         prefix=course["prefix"],
         stale_after=3600,
         pool=pool,
-        direct_uploads=direct_upload.DirectUploads(pool, storage, max_upload_bytes=MIB * 100, default_quota=0),
+        end_upload=direct_upload.DirectUploads(pool, storage, max_upload_bytes=MIB * 100, default_quota=0).end,
     )
     assert janitor.end_expired_uploads() == 0  # not expired yet
     db.execute("UPDATE material_uploads SET expires_at = now() - interval '1 hour' WHERE id = %s", (upload["id"],))
