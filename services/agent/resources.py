@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from libs.errors import Conflict, Invalid, NotFound
 from libs.http.openapi import Operations, error, json_content, ref
-from libs.http.pagination import POSITION_PARAMETERS, position_page_of, position_request
+from libs.http.pagination import POSITION_PARAMETERS, encode_position, position_page_of, position_request
 from libs.http.routing import API_PREFIX
 from libs.http.validation import (
     UUID_PATTERN,
@@ -89,6 +89,9 @@ class MaterialDocument:
     openapi: ClassVar[Operations] = {
         "GET": {
             "summary": "The material's extracted document: typed chunks in order, paginated",
+            "description": f"A chunk holds at most {documents.CHUNK_MAX_CHARS} characters (a longer passage is"
+            f" consecutive chunks with the same metadata); a page holds up to limit chunks and about"
+            f" {documents.PAGE_MAX_BYTES // 1024} KiB of text, at least one chunk: follow next_cursor.",
             "parameters": POSITION_PARAMETERS,
             "responses": {"200": {"description": "One page of chunks", "content": json_content(ref("DocumentPage"))}},
         }
@@ -102,9 +105,12 @@ class MaterialDocument:
         tenant, material = _tenant(req), str(material_id)
         with self._pool.connection() as conn, conn.transaction():
             status = materials.get(conn, tenant, str(course_id), material)["status"]
-            rows = documents.page(conn, tenant, material, after=request.after, limit=request.fetch)
+            rows, cut = documents.page_within(conn, tenant, material, after=request.after, limit=request.fetch)
             total = documents.count(conn, tenant, material)
-        resp.media = {"material_id": material, "status": status, **position_page_of(rows, request, total)}
+        page = position_page_of(rows, request, total)
+        if cut:  # the page's byte budget ended it: the rest follows from its last chunk
+            page["next_cursor"] = encode_position(rows[-1]["position"])
+        resp.media = {"material_id": material, "status": status, **page}
 
 
 class StructureRuns:
