@@ -14,6 +14,7 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, EmptyFileError, FileNotDecryptedError
 
 from services.agent.documents import Chunk
+from services.agent.processors import packages
 from services.agent.processors.errors import UnreadableMaterial, raised_by
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def read_pptx(path: Path) -> list[Chunk]:
     """One ``slide`` chunk per slide with text, ``metadata={"slide": n, "title": title or None}``:
     the title, every text frame, table rows (cells between bars), then the speaker notes after a
     blank line, marked ``Notes:``."""
+    packages.check_package(path, "the PowerPoint file")
     try:
         presentation = pptx.Presentation(str(path))
         slides = (_slide(number, slide) for number, slide in enumerate(presentation.slides, start=1))

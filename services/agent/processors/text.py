@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
 from services.agent.documents import Chunk
+from services.agent.processors import packages
 from services.agent.processors.errors import UnreadableMaterial, raised_by
 
 log = logging.getLogger(__name__)
@@ -275,6 +276,7 @@ def _fallback_chunks(tree: lxml.html.HtmlElement) -> list[Chunk]:
 def read_docx(path: Path) -> list[Chunk]:
     """A Word document in order: paragraphs styled as a heading (``Title``, ``Heading 1``…) as
     ``heading`` chunks, other paragraphs and each table cell as ``paragraph`` chunks."""
+    packages.check_package(path, "the Word file")
     try:
         document = docx.Document(str(path))
         chunks = list(_docx_blocks(document.iter_inner_content()))
