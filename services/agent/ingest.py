@@ -21,10 +21,15 @@ from libs.platform.storage import Storage
 from libs.store import material_objects, materials
 from services.agent import documents
 from services.agent.documents import Chunk
-from services.agent.processors import files
+from services.agent.processors import files, isolation
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
 
 log = logging.getLogger(__name__)
+
+# The longest reading one material may take (its child process is killed past it): a document
+# is read in seconds; a three-hour recording is cut and transcribed piece by piece, each within
+# the transcription's own timeouts.
+READ_SECONDS = {"text": 300, "presentation": 600, "web": 300, "video": 4 * 3600}
 
 
 class Ingestion:
@@ -62,11 +67,12 @@ class Ingestion:
     def _extract(self, material: dict, progress: Callable[[str, int], None]) -> list[Chunk]:
         # web (requests, trafilatura) and transcription (openai) load on first use, as the
         # file readers do (processors/files.py)
+        seconds = READ_SECONDS[material["source_type"]]
         if material["source_type"] == "web":
             from services.agent.processors import web
 
             progress("fetching", 20)
-            return web.fetch_page(material["source_url"], self._settings)
+            return isolation.read(web.fetch_page, material["source_url"], self._settings, seconds=seconds)
         with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:
             # streamed to disk by boto3 in parts: a 1 GiB video never sits in memory
             path = Path(workdir) / material_objects.safe_name(material["filename"] or "file")
@@ -75,11 +81,13 @@ class Ingestion:
             progress("extracting", 40)
             from services.agent.processors import transcription
 
-            return files.extract_file(
+            return isolation.read(
+                files.extract_file,
                 material["source_type"],
                 material["filename"] or path.name,
                 path,
                 transcribe=partial(transcription.transcribe, settings=self._settings),
+                seconds=seconds,
             )
 
     def failed(self, job: queue.Job, message: str) -> None:
