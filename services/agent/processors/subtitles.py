@@ -46,14 +46,15 @@ def _read(path: Path, fmt: str) -> list[Chunk]:
         log.warning("webvtt could not parse %s", path.name, exc_info=True)
         raise UnreadableMaterial(_MALFORMED[fmt]) from None
     chunks = []
-    for caption in captions:
+    for number, caption in enumerate(captions, start=1):
+        start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
+        if end < start:  # a timecode the structure would cite, pointing backwards: refused, not stored
+            raise UnreadableMaterial(
+                f"the subtitle file's cue {number} ends ({caption.end}) before it starts ({caption.start})"
+            )
         text = cue_text(caption.text)
         if text:
-            metadata = {
-                "start_seconds": caption.start_time.in_milliseconds() / 1000,
-                "end_seconds": caption.end_time.in_milliseconds() / 1000,
-            }
-            chunks.append(Chunk("transcript", text, metadata))
+            chunks.append(Chunk("transcript", text, {"start_seconds": start / 1000, "end_seconds": end / 1000}))
     if not chunks:
         raise UnreadableMaterial(NO_CUES)
     return chunks

@@ -11,6 +11,7 @@ import docx
 import lxml.etree
 import lxml.html
 import trafilatura
+from docx.oxml.ns import qn
 from docx.table import Table
 from docx.text.paragraph import Paragraph
 from markdown_it import MarkdownIt
@@ -29,6 +30,11 @@ _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 _SPACES = re.compile(r"\s+")
 _HEADING_STYLE = re.compile(r"heading ([1-9])", re.IGNORECASE)
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# huge_tree: libxml2 otherwise stops at 256 levels of nesting and drops everything deeper (and
+# after), so a page of nested divs came out as "no text was found". Memory stays bounded by
+# the reader's child process (processors/isolation.py), not by this limit.
+_HTML_PARSER = lxml.html.HTMLParser(encoding="utf-8", huge_tree=True)
+_HTML_MAX_DEPTH = 2048  # libxml2's with huge_tree
 
 
 def _paragraph(text: str) -> Chunk:
@@ -170,10 +176,13 @@ def read_html(path: Path) -> list[Chunk]:
     if not source.strip():
         raise UnreadableMaterial(NO_TEXT)
     try:
-        tree = lxml.html.document_fromstring(source.encode(), parser=lxml.html.HTMLParser(encoding="utf-8"))
+        tree = lxml.html.document_fromstring(source.encode(), parser=_HTML_PARSER)
     except (lxml.etree.ParserError, ValueError):
         log.warning("lxml could not parse %s", path.name, exc_info=True)
         raise UnreadableMaterial("the HTML file could not be read") from None
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in _HTML_PARSER.error_log):
+        # libxml2 stopped reading at its depth limit: the text past it is lost, so say why
+        raise UnreadableMaterial(f"the HTML file nests its elements more than {_HTML_MAX_DEPTH} levels deep")
     for element in tree.xpath(_NOT_CONTENT):
         element.drop_tree()
     extracted = trafilatura.extract(
@@ -279,6 +288,7 @@ def read_docx(path: Path) -> list[Chunk]:
     packages.check_package(path, "the Word file")
     try:
         document = docx.Document(str(path))
+        _keep_text_around_entities(document.element)
         chunks = list(_docx_blocks(document.iter_inner_content()))
     except Exception as exc:
         if not raised_by(exc, docx):
@@ -286,6 +296,18 @@ def read_docx(path: Path) -> list[Chunk]:
         log.warning("python-docx could not read %s", path.name, exc_info=True)
         raise UnreadableMaterial("the Word file could not be read: it is damaged or not a .docx") from None
     return _some(chunks)
+
+
+def _keep_text_around_entities(root: lxml.etree._Element) -> None:
+    """python-docx parses without resolving entities (rightly: an external one could read a
+    local file), and a run's text then stopped at the first reference, losing what followed.
+    The text around each reference is kept; the reference itself, unknown, is dropped."""
+    for element in root.iter(qn("w:t")):
+        entities = [child for child in element if isinstance(child, lxml.etree._Entity)]
+        if entities:
+            element.text = (element.text or "") + "".join(entity.tail or "" for entity in entities)
+            for entity in entities:
+                element.remove(entity)
 
 
 def _docx_blocks(blocks: Iterator[Paragraph | Table]) -> Iterator[Chunk]:

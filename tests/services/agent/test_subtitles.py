@@ -83,3 +83,9 @@ def test_subtitles_that_are_not_utf8_are_unreadable(tmp_path: Path) -> None:
     path = write(tmp_path, "a.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nGröße\n".encode("latin-1"))
     with unreadable("the subtitle file could not be read: it is not UTF-8 text"):
         read_vtt(path)
+
+
+def test_a_cue_ending_before_it_starts_is_refused_naming_it(tmp_path: Path) -> None:
+    vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nfine\n\n00:01:05.000 --> 00:01:02.000\nbackwards\n"
+    with unreadable("the subtitle file's cue 2 ends (00:01:02.000) before it starts (00:01:05.000)"):
+        read_vtt(write(tmp_path, "backwards.vtt", vtt))

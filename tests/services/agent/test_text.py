@@ -265,3 +265,35 @@ def test_a_bug_of_ours_while_reading_a_docx_is_no_damaged_file(tmp_path: Path, m
     monkeypatch.setattr("services.agent.processors.text._docx_blocks", broken)
     with pytest.raises(KeyError, match="a bug of ours"):
         read_docx(tmp_path / "a.docx")
+
+
+def with_entity(source: Path, target: Path) -> Path:
+    """``source`` whose document declares an entity and uses it inside a paragraph's text."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for item in original.infolist():
+            data = original.read(item.filename)
+            if item.filename == "word/document.xml":
+                head, body = data.split(b"?>", 1)
+                data = (
+                    head
+                    + b'?><!DOCTYPE w:document [<!ENTITY co "Company">]>'
+                    + body.replace(b"Genes are made of DNA.", b"Genes &co; are made of DNA.")
+                )
+            out.writestr(item, data)
+    return target
+
+
+def test_docx_text_after_an_entity_is_kept(tmp_path: Path) -> None:
+    chunks = read_docx(with_entity(make_docx(tmp_path / "a.docx"), tmp_path / "entity.docx"))
+    assert paragraph("Genes are made of DNA.") in [Chunk(c.kind, " ".join(c.text.split())) for c in chunks]
+
+
+def test_html_nested_deeper_than_libxml2s_default_is_read_whole(tmp_path: Path) -> None:
+    page = "<html><body>" + "<div>" * 1000 + "<p>Deep inside.</p>" + "</div>" * 1000 + "<p>After it.</p></body></html>"
+    assert read_html(write(tmp_path, "deep.html", page)) == [paragraph("Deep inside."), paragraph("After it.")]
+
+
+def test_html_nested_past_any_limit_says_so_not_that_it_has_no_text(tmp_path: Path) -> None:
+    page = "<html><body>" + "<div>" * 5000 + "<p>Deep inside.</p>" + "</div>" * 5000 + "</body></html>"
+    with unreadable("the HTML file nests its elements more than 2048 levels deep"):
+        read_html(write(tmp_path, "deeper.html", page))
