@@ -26,7 +26,13 @@ log = logging.getLogger(__name__)
 NO_TEXT = "no text was found in the file"
 NOT_UTF8 = "the file is not UTF-8 text"
 
-_BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
+# Markdown and HTML are parsed whole, and their trees take many times the file (a 50 MB page
+# took 3.5 GB): past this they are refused before a byte is read. A .txt is read line by line.
+WHOLE_READ_MAX_BYTES = 16 * 1024**2
+# A line is read in pieces of at most this many characters, and a paragraph that runs on
+# past PARAGRAPH_MAX_CHARS is ended there: a file with no line breaks is read in bounded steps.
+LINE_MAX_CHARS = 64 * 1024
+PARAGRAPH_MAX_CHARS = 1024**2
 _SPACES = re.compile(r"\s+")
 _HEADING_STYLE = re.compile(r"heading ([1-9])", re.IGNORECASE)
 _MARKDOWN = MarkdownIt("commonmark").enable(["table", "strikethrough"])
@@ -56,9 +62,15 @@ def _squash(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-def read_utf8(path: Path) -> str:
-    """The file's text; UTF-8 with or without a BOM, anything else is :class:`UnreadableMaterial`.
-    Line ends become ``\\n``."""
+def read_utf8(path: Path, *, what: str) -> str:
+    """The file's text, read whole (markdown-it and lxml parse whole documents): UTF-8 with or
+    without a BOM, anything else is :class:`UnreadableMaterial`, and so is a file over
+    WHOLE_READ_MAX_BYTES (``what`` names its kind in the message). Line ends become ``\\n``."""
+    if path.stat().st_size > WHOLE_READ_MAX_BYTES:
+        raise UnreadableMaterial(
+            f"{what} of more than {WHOLE_READ_MAX_BYTES // 1024**2} MiB is more than can be read at once:"
+            " split it, or send its text as .txt"
+        )
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -66,13 +78,37 @@ def read_utf8(path: Path) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def utf8_lines(path: Path) -> Iterator[str]:
+    """The file's lines, decoded as they are read (never the whole file in memory), ``\\n``
+    ending each, a line longer than LINE_MAX_CHARS in pieces of that length; UTF-8 with or
+    without a BOM, anything else is :class:`UnreadableMaterial`."""
+    try:
+        with path.open(encoding="utf-8-sig", errors="strict", newline=None) as lines:
+            while line := lines.readline(LINE_MAX_CHARS):
+                yield line
+    except UnicodeDecodeError:
+        raise UnreadableMaterial(NOT_UTF8) from None
+
+
 # --- plain text ---------------------------------------------------------------------------
 
 
 def read_txt(path: Path) -> list[Chunk]:
-    """A plain text file: one ``paragraph`` per block of lines between blank lines."""
-    paragraphs = (block.strip() for block in _BLANK_LINE.split(read_utf8(path)))
-    return _some([_paragraph(text) for text in paragraphs if text])
+    """A plain text file, read line by line: one ``paragraph`` per block of lines between blank
+    lines."""
+    chunks, block = [], []
+    for line in utf8_lines(path):
+        if line.strip(" \t\f\v\n"):  # a line of only these is blank
+            block.append(line)
+            if len(block) * LINE_MAX_CHARS > PARAGRAPH_MAX_CHARS and sum(map(len, block)) > PARAGRAPH_MAX_CHARS:
+                chunks.append(_paragraph("".join(block).strip()))  # no blank line for a long while
+                block = []
+        elif block:
+            chunks.append(_paragraph("".join(block).strip()))
+            block = []
+    if block:
+        chunks.append(_paragraph("".join(block).strip()))
+    return _some(chunks)
 
 
 # --- Markdown -----------------------------------------------------------------------------
@@ -81,7 +117,7 @@ def read_txt(path: Path) -> list[Chunk]:
 def read_markdown(path: Path) -> list[Chunk]:
     """A Markdown file: headings as ``heading`` chunks with their level, each block between them
     (paragraph, list, code, table, quote) as a ``paragraph`` in plain text, no Markdown syntax."""
-    return _some(markdown_chunks(read_utf8(path)))
+    return _some(markdown_chunks(read_utf8(path, what="a Markdown file")))
 
 
 def markdown_chunks(source: str) -> list[Chunk]:
@@ -172,7 +208,7 @@ def read_html(path: Path) -> list[Chunk]:
     """An HTML page's readable text, without scripts, styles or navigation: headings and
     paragraphs as trafilatura finds them, or, on a page too small for it, the body's own
     headings and text blocks."""
-    source = read_utf8(path)
+    source = read_utf8(path, what="an HTML file")
     if not source.strip():
         raise UnreadableMaterial(NO_TEXT)
     try:

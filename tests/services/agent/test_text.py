@@ -9,6 +9,7 @@ import docx
 import pytest
 
 from services.agent.documents import Chunk
+from services.agent.processors import text as text_reader
 from services.agent.processors.text import read_docx, read_html, read_markdown, read_txt
 from tests.services.agent.readers import unreadable, write
 
@@ -297,3 +298,18 @@ def test_html_nested_past_any_limit_says_so_not_that_it_has_no_text(tmp_path: Pa
     page = "<html><body>" + "<div>" * 5000 + "<p>Deep inside.</p>" + "</div>" * 5000 + "</body></html>"
     with unreadable("the HTML file nests its elements more than 2048 levels deep"):
         read_html(write(tmp_path, "deeper.html", page))
+
+
+def test_txt_is_read_in_bounded_steps_even_without_line_breaks(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(text_reader, "LINE_MAX_CHARS", 10)
+    monkeypatch.setattr(text_reader, "PARAGRAPH_MAX_CHARS", 25)
+    chunks = read_txt(write(tmp_path, "long.txt", "x" * 60 + "\n\nshort\n"))
+    assert [len(c.text) for c in chunks] == [30, 30, 5]
+
+
+def test_markdown_or_html_past_what_is_read_at_once_is_refused_before_reading(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(text_reader, "WHOLE_READ_MAX_BYTES", 100)
+    with unreadable(
+        "a Markdown file of more than 0 MiB is more than can be read at once: split it, or send its text as .txt"
+    ):
+        read_markdown(write(tmp_path, "big.md", "# Title\n\n" + "word " * 50))
