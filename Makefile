@@ -125,7 +125,7 @@ bench-upload: venv ## 100 MiB and 1 GiB uploads through the gateway vs boto3 dir
 	@$(STACK_UP)
 	@$(PY) -m bench.upload
 
-bench-ingest: venv ## job start latency, no-op jobs/s, PDF/PPTX/VTT ingestion time and worker peak RSS
+bench-ingest: venv ## job start latency, no-op jobs/s, PDF/PPTX/VTT ingestion time, worker peak RSS, and hostile inputs (bombs, huge HTML)
 	@$(STACK_UP)
 	@$(PY) -m bench.ingest
 

@@ -1,4 +1,6 @@
-"""``make bench-ingest``: job start latency, no-op job throughput, and real ingestions' time and worker peak memory."""
+"""``make bench-ingest``: job start latency, no-op job throughput, real ingestions' time and worker
+peak memory, and hostile inputs (zip bombs, huge HTML, a 50 MB cue, an unbroken 100 MB line):
+what each takes of the worker and of the child process that reads it, and how it ends."""
 
 from __future__ import annotations
 
@@ -275,6 +277,117 @@ INPUTS: list[tuple[str, str, str, str, Callable[[Path], None]]] = [
 ]
 
 
+# --- hostile inputs (issue 20): what each takes of the worker and of its reader process -----
+
+
+def _bomb(source: Callable[[Path], None], member: str, size: int) -> Callable[[Path], None]:
+    """A zip-based file made by ``source`` with ``member`` replaced by ``size`` bytes of one
+    repeated byte, deflated: about a thousand to one."""
+
+    def generate(path: Path) -> None:
+        import zipfile
+
+        real = path.with_suffix(".real" + path.suffix)
+        source(real)
+        with zipfile.ZipFile(real) as original, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+            for item in original.infolist():
+                if item.filename != member:
+                    out.writestr(item, original.read(item.filename))
+            info = zipfile.ZipInfo(member)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with out.open(info, "w", force_zip64=True) as stream:
+                block = b" " * MIB
+                for _ in range(size // MIB):
+                    stream.write(block)
+        real.unlink()
+
+    return generate
+
+
+def make_docx(path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph(_sentences(random.Random(4), 5))  # noqa: S311 (filler text)
+    document.save(str(path))
+
+
+def make_html(path: Path, size: int = 15 * MIB) -> None:
+    rng = random.Random(5)  # noqa: S311 (filler text)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("<html><body>")
+        written = 0
+        while written < size:
+            paragraph = f"<p>{_sentences(rng, 2)}</p>\n"
+            out.write(paragraph)
+            written += len(paragraph)
+        out.write("</body></html>")
+
+
+def make_deep_html(path: Path) -> None:
+    path.write_text("<html><body>" + "<div>" * 5000 + "<p>Deep inside.</p>" + "</div>" * 5000 + "</body></html>")
+
+
+def make_one_cue(path: Path, size: int = 50 * MIB) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write("WEBVTT\n\n00:00:00.000 --> 03:00:00.000\n")
+        word = "lecture "
+        for _ in range(size // MIB):
+            out.write(word * (MIB // len(word)))
+        out.write("\n")
+
+
+def make_unbroken_txt(path: Path, size: int = 100 * MIB) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for _ in range(size // MIB):
+            out.write("x" * MIB)
+
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+PPTX_TYPE = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+HOSTILE: list[tuple[str, str, str, str, Callable[[Path], None]]] = [
+    ("docx → 1 GiB XML", "bomb.docx", "text", DOCX_TYPE, _bomb(make_docx, "word/document.xml", 1024 * MIB)),
+    ("pptx + 2 GiB part", "bomb.pptx", "presentation", PPTX_TYPE, _bomb(make_pptx, "ppt/media/x.png", 2048 * MIB)),
+    ("HTML, 50 MB", "big.html", "text", "text/html", lambda path: make_html(path, 50 * MIB)),
+    ("HTML, 15 MB", "page.html", "text", "text/html", make_html),
+    ("HTML, 5000 deep", "deep.html", "text", "text/html", make_deep_html),
+    ("VTT, one 50 MB cue", "cue.vtt", "video", "text/vtt", make_one_cue),
+    ("VTT, one 12 MB cue", "cue12.vtt", "video", "text/vtt", lambda path: make_one_cue(path, 12 * MIB)),
+    ("txt, 100 MB 1 line", "line.txt", "text", "text/plain", make_unbroken_txt),
+]
+
+
+class ReaderPeak(threading.Thread):
+    """The largest resident memory of any process below ``pid`` (the worker's fork server and
+    the reader processes it forks), sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self._pid, self.peak, self._done = pid, 0.0, threading.Event()
+
+    def _descendants(self, pid: int) -> list[int]:
+        try:
+            children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+        return children + [d for child in children for d in self._descendants(child)]
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            for pid in self._descendants(self._pid):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    rss = next((line for line in status.splitlines() if line.startswith("VmRSS:")), None)
+                    if rss:  # a process exiting has none
+                        self.peak = max(self.peak, int(rss.split()[1]) / 1024)
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
 def ingest_one(
     conn: psycopg.Connection,
     storage: Storage,
@@ -284,8 +397,11 @@ def ingest_one(
     course_id: str,
     spec: tuple[str, str, str, str, Callable[[Path], None]],
     keys: list[str],
+    *,
+    hostile: bool = False,
 ) -> dict:
-    """One input through a fresh ``python -m services.agent.worker``, so its peak is this input's."""
+    """One input through a fresh ``python -m services.agent.worker``, so its peak is this input's;
+    a ``hostile`` one may end failed, and its error is the result."""
     label, filename, source_type, content_type, generate = spec
     path = workdir / filename
     generate(path)
@@ -311,8 +427,12 @@ def ingest_one(
             key=key,
         )
         job_id = material["job_id"]
+        readers = ReaderPeak(worker.pid)
+        readers.start()
         _wait(lambda: _status(conn, job_id) in ("succeeded", "failed"), INGEST_TIMEOUT, label, interval=0.05)
+        reader_peak = readers.stop()
         peak = worker.memory_mib("VmHWM")  # read before it stops: the process' high-water mark
+        held = worker.memory_mib("VmRSS")
     finally:
         worker.stop()
     status, error, result, start_ms, seconds, taken_by = conn.execute(
@@ -320,7 +440,7 @@ def ingest_one(
         " extract(epoch FROM finished_at - created_at)::float8, locked_by FROM jobs WHERE id = %s",
         (job_id,),
     ).fetchone()
-    if status != "succeeded":
+    if status != "succeeded" and not hostile:
         raise RuntimeError(f"{label}: the ingestion {status}: {error}")
     if f":{worker.pid}:" not in taken_by:
         raise RuntimeError(f"{label}: the job was run by {taken_by}, not the benchmark's worker")
@@ -334,11 +454,14 @@ def ingest_one(
     return {
         "input": label,
         "size": path.stat().st_size,
-        "chunks": result["chunks"],
+        "chunks": result["chunks"] if result else 0,
+        "outcome": "done" if status == "succeeded" else error,
         "start_ms": start_ms,
         "seconds": seconds,
         "idle": idle,
         "peak": peak,
+        "held": held,
+        "reader_peak": reader_peak,
     }
 
 
@@ -433,15 +556,34 @@ def run(env: dict[str, str], settings: Settings, workdir: Path) -> int:
                         f"{row['seconds']:>7.2f} {row['idle']:>8.1f} {row['peak']:>8.1f}"
                     )
 
-            # 4. against the targets
-            worst = max(row["peak"] for row in rows)
+                # 4. hostile inputs: refused within bounds, each saying which
+                hostile = [
+                    ingest_one(conn, storage, env, workdir, tenant_id, course_id, spec, keys, hostile=True)
+                    for spec in HOSTILE
+                ]
+                print("\nhostile inputs (worker: the ingestion process; reader: its child that read the file):")
+                print(
+                    f"  {'input':<20} {'size':>9} {'seconds':>7} {'worker idle':>11} {'peak':>6} {'held':>6} "
+                    f"{'reader peak':>11}  outcome"
+                )
+                for row in hostile:
+                    outcome = f"done, {row['chunks']} chunks" if row["outcome"] == "done" else row["outcome"]
+                    print(
+                        f"  {row['input']:<20} {row['size'] / MIB:>6.1f}MiB {row['seconds']:>7.2f} "
+                        f"{row['idle']:>11.1f} {row['peak']:>6.1f} {row['held']:>6.1f} {row['reader_peak']:>11.1f}  "
+                        + outcome
+                    )
+
+            # 5. against the targets
+            worst = max(row["peak"] for row in rows + hostile)
             print("\ntargets:")
             print(
                 f"  job start p50 {p50:.2f} ms vs < {TARGET_P50_MS:.0f} ms: {p50 / TARGET_P50_MS:.2f} of the target, "
                 + ("met" if p50 < TARGET_P50_MS else "MISSED")
             )
             print(
-                f"  worker peak {worst:.1f} MiB (largest of {len(rows)} inputs) vs < {TARGET_PEAK_MIB:.0f} MiB: "
+                f"  worker peak {worst:.1f} MiB (largest of {len(rows) + len(hostile)} inputs)"
+                f" vs < {TARGET_PEAK_MIB:.0f} MiB: "
                 f"{worst / TARGET_PEAK_MIB:.2f} of the target, " + ("met" if worst < TARGET_PEAK_MIB else "MISSED")
             )
         finally:

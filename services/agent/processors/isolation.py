@@ -92,6 +92,11 @@ def _memory_message(memory_bytes: int) -> str:
     return f"reading it needed more than {memory_bytes // MIB} MiB of memory, the most one material may take"
 
 
+def _near_the_cap(memory_bytes: int) -> bool:
+    """Whether this process's resident peak came within a quarter of its address space cap."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 > memory_bytes * 3 // 4
+
+
 def _run(
     sending: multiprocessing.connection.Connection,
     memory_bytes: int,

@@ -21,6 +21,7 @@ _MALFORMED = {
     "vtt": "the subtitle file could not be read: it is not a valid WebVTT file",
     "srt": "the subtitle file could not be read: it is not a valid SRT file",
 }
+MAX_BYTES = 16 * 1024**2
 # SRT files from many editors carry ASS override codes such as {\an8} or {\i1}
 _ASS_CODES = re.compile(r"\{\\[^}]*\}")
 
@@ -36,6 +37,10 @@ def read_srt(path: Path) -> list[Chunk]:
 
 
 def _read(path: Path, fmt: str) -> list[Chunk]:
+    if path.stat().st_size > MAX_BYTES:
+        # webvtt-py reads a file whole and copies a cue's text several times over: a 50 MB cue
+        # needed over 512 MiB. Three hours of subtitles are 1-2 MB.
+        raise UnreadableMaterial(f"a subtitle file of more than {MAX_BYTES // 1024**2} MiB is more than can be read")
     try:
         # utf-8-sig: a BOM is fine; strict decoding, so a file in another encoding says so
         with path.open(encoding="utf-8-sig", errors="strict", newline="") as file:

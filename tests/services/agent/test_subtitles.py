@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.agent.documents import Chunk
+from services.agent.processors import subtitles
 from services.agent.processors.subtitles import read_srt, read_vtt
 from tests.services.agent.readers import unreadable, write
 
@@ -89,3 +90,10 @@ def test_a_cue_ending_before_it_starts_is_refused_naming_it(tmp_path: Path) -> N
     vtt = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nfine\n\n00:01:05.000 --> 00:01:02.000\nbackwards\n"
     with unreadable("the subtitle file's cue 2 ends (00:01:02.000) before it starts (00:01:05.000)"):
         read_vtt(write(tmp_path, "backwards.vtt", vtt))
+
+
+def test_a_subtitle_file_past_what_can_be_read_is_refused_before_reading(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(subtitles, "MAX_BYTES", 1024**2)
+    cue = "WEBVTT\n\n00:00:00.000 --> 03:00:00.000\n" + "lecture " * 140_000 + "\n"
+    with unreadable("a subtitle file of more than 1 MiB is more than can be read"):
+        read_vtt(write(tmp_path, "cue.vtt", cue))
