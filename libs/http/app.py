@@ -14,6 +14,7 @@ from libs.access.ratelimit import RateLimiter
 from libs.http import request_rules
 from libs.http.errors import install_error_handling
 from libs.http.health import Check, Health, database_check, liveness_check, redis_check, storage_check
+from libs.http.idempotency import Idempotency
 from libs.http.json_media import JsonMedia
 from libs.http.middleware import AccessControl, Cors, RequestContext
 from libs.http.request_rules import RequestRules
@@ -100,6 +101,7 @@ def build_app(
             RequestRules(),
             Cors(settings),
             AccessControl(Authenticator(pool), RateLimiter(redis_client), KeyCache(redis_client), route_scopes),
+            Idempotency(pool),  # after AccessControl: a key is the tenant's
         ]
     )
     # Trailing slashes are a common client slip; treat /x/ as /x.

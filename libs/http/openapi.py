@@ -97,6 +97,14 @@ _HEALTH = {
 }
 
 
+IDEMPOTENCY_NOTE = (
+    "\n\nIdempotency-Key (header, 1 to 255 printable ASCII characters, optional): a retry with the"
+    " same key and the same request within 24 hours answers what the first answered (status, body,"
+    " Location; header Idempotent-Replayed: true) without doing it again; another request under the"
+    " key is 422, and one sent while the first is still being handled is 409."
+)
+
+
 def document_path(path: str) -> str:
     """A Falcon route template as the OpenAPI document writes it: ``{course_id:uuid}`` → ``{course_id}``."""
     return _PARAM.sub(r"{\1}", path)
@@ -118,6 +126,11 @@ def _operation(route: Route, method: str, spec: dict) -> dict:
         scopes = sorted(route.scopes[method])
         operation["security"] = [{"ApiKey": []}]
         operation["description"] = (operation.get("description", "") + f"\n\nScopes: {' or '.join(scopes)}.").strip()
+        if method == "POST":
+            # Said in words rather than as a header parameter: a fuzzer sending the same
+            # generated key with different bodies would call its (correct) 422 a fault.
+            operation["description"] += IDEMPOTENCY_NOTE
+            responses.setdefault("409", error("A request with the same Idempotency-Key is still being handled"))
         responses.setdefault("401", error("Missing, unknown, revoked or expired API key, or inactive tenant"))
         responses.setdefault("403", error("The API key lacks the scope this operation needs"))
         responses.setdefault(

@@ -42,7 +42,7 @@ class Settings:
     cors_allowed_origins: tuple[str, ...] = ()
     cors_allow_credentials: bool = False
     cors_allowed_methods: tuple[str, ...] = ("GET", "POST")
-    cors_allowed_headers: tuple[str, ...] = ("Content-Type", "X-API-Key")
+    cors_allowed_headers: tuple[str, ...] = ("Content-Type", "X-API-Key", "Idempotency-Key", "If-Match")
     postgres_user: str = "course_supporter"
     postgres_db: str = "course_supporter"
     postgres_port: int = 5432

@@ -75,3 +75,14 @@ def test_every_courses_worker_serves_a_write_within_moments_of_its_commit(stack,
             lambda: http.get(course_url, headers=headers, timeout=10).json(), lambda doc: bool(doc["modules"])
         )
         assert [m["title"] for m in read["modules"]] == ["Module 1"]
+
+
+def test_a_course_post_retried_with_one_idempotency_key_through_the_gateway_creates_one(stack, tenant, db):
+    headers = {"X-API-Key": tenant.make_key().secret, "Idempotency-Key": "retry-of-create-1"}
+    url = f"{stack.gateway_url}/api/v1/courses"
+    answers = [requests.post(url, json={"title": "Idempotent"}, headers=headers, timeout=10) for _ in range(3)]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert [a.headers.get("Idempotent-Replayed") for a in answers] == [None, "true", "true"]
+    query = "SELECT count(*) FROM courses WHERE tenant_id = %s AND title = 'Idempotent'"
+    assert db.execute(query, (tenant.id,)).fetchone() == (1,)

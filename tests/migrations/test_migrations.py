@@ -65,6 +65,7 @@ SCHEMA = {
     "condensed_summaries",
     "storage_reservations",
     "material_uploads",
+    "idempotency_keys",
 }
 
 

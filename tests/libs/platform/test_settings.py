@@ -28,7 +28,7 @@ def test_required_variables_with_guide_defaults():
     assert settings.log_level == "INFO"
     assert settings.cors_allowed_origins == ()
     assert settings.cors_allowed_methods == ("GET", "POST")
-    assert settings.cors_allowed_headers == ("Content-Type", "X-API-Key")
+    assert settings.cors_allowed_headers == ("Content-Type", "X-API-Key", "Idempotency-Key", "If-Match")
     assert settings.max_upload_bytes == 5 * 1024**3
     assert settings.ports["gateway"] == 8080
 
