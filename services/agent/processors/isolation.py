@@ -31,6 +31,7 @@ MEMORY_BYTES = 512 * MIB
 MAX_DOCUMENT_CHARS = 32_000_000
 # The readers' modules the fork server imports once, so each child starts with them.
 _PRELOAD = [
+    "services.agent.processors.lifeline",  # first: the server dies with the worker that started it
     "services.agent.processors.files",
     "services.agent.processors.text",
     "services.agent.processors.presentation",
@@ -104,6 +105,11 @@ def _run(
     args: tuple,
     kwargs: dict,
 ) -> None:
+    # Imported here, in the reader, never in the worker: importing it binds a process to its
+    # parent, and the worker's parent (a shell, `make up`) is not meant to take it down.
+    from services.agent.processors import lifeline
+
+    lifeline.die_with_parent()  # the fork server, and through it the worker
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
         chunks = reader(*args, **kwargs)

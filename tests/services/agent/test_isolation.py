@@ -3,11 +3,16 @@ child is gone with what it took, and the error says which limit was met."""
 
 from __future__ import annotations
 
+import os
 import resource
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from devstack.stack import REPO
 from libs.store.materials import SOURCE_TYPES
 from services.agent.documents import Chunk
 from services.agent.ingest import READ_SECONDS
@@ -80,3 +85,47 @@ def test_a_bug_in_a_reader_fails_as_a_bug_not_as_a_damaged_file():
 
 def test_every_source_type_has_a_reading_budget():
     assert set(READ_SECONDS) == set(SOURCE_TYPES)
+
+
+_WORKER = """
+import threading, time
+from services.agent.processors import isolation
+from tests.services.agent.test_isolation import echo, slow
+isolation.read(echo, "warm", seconds=30)  # the fork server is up
+threading.Thread(target=lambda: isolation.read(slow, seconds=60), daemon=True).start()
+print("reading", flush=True)
+time.sleep(60)
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return children + [d for child in children for d in _descendants(child)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_worker_killed_mid_read_leaves_no_fork_server_or_reader_behind():
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER], stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    try:
+        assert worker.stdout.readline() == b"reading\n"
+        time.sleep(0.5)  # the slow reader is forked
+        left = _descendants(worker.pid)
+        assert len(left) >= 2  # the fork server and the reader, at least
+    finally:
+        worker.kill()
+        worker.wait()
+    deadline = time.monotonic() + 5
+    while any(map(_alive, left)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in left if _alive(pid)]
