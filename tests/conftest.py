@@ -191,7 +191,8 @@ def held_material(db: psycopg.Connection, tenant_id: str, course_id: str, *, sta
             material_id=str(uuid.uuid4()),
             course_id=course_id,
             source_type="web",
-            source_url="https://example.com/",
+            # never fetched while held; if a test lets the worker have it (a retry), refused at once
+            source_url="https://127.0.0.1/held",
             filename=None,
             content_type=None,
             size=None,

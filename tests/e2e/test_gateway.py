@@ -1,5 +1,6 @@
 """The operator's flows through the nginx gateway of the session's stack."""
 
+import signal
 import socket
 import subprocess
 import sys
@@ -126,17 +127,16 @@ def test_gateway_makes_a_request_id_when_the_client_sends_none(gateway):
     assert len(first) == 32 and first != second
 
 
-def test_service_that_is_down_answers_json_502(stack, gateway):
-    stack.processes.stop("auth")
-    try:
-        result = requests.get(f"{gateway}/api/v1/auth/me", timeout=10)
-        assert result.status_code == 502
-        assert result.json()["title"] == "Bad gateway"
-        health = requests.get(f"{gateway}/health", timeout=10)
-        assert health.status_code == 503
-        assert health.json()["status"] == "degraded"
-    finally:
-        stack.start_services()
+def test_service_that_is_down_answers_json_502(faults, gateway):
+    # killed outright: down is down however it went (a graceful stop waits out its threads);
+    # the faults fixture starts it again and waits for the stack to be whole
+    faults.processes.stop("auth", sig=signal.SIGKILL, timeout=5)
+    result = requests.get(f"{gateway}/api/v1/auth/me", timeout=10)
+    assert result.status_code == 502
+    assert result.json()["title"] == "Bad gateway"
+    health = requests.get(f"{gateway}/health", timeout=10)
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
 
 
 def test_gateway_answers_its_own_liveness_without_a_service(gateway):

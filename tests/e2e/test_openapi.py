@@ -67,7 +67,7 @@ def test_api_answers_match_the_document_and_never_5xx(stack, tenant):
 
         @hypothesis.given(case=operation.as_strategy())
         @hypothesis.settings(
-            max_examples=15, deadline=None, database=None, suppress_health_check=list(hypothesis.HealthCheck)
+            max_examples=10, deadline=None, database=None, suppress_health_check=list(hypothesis.HealthCheck)
         )
         def exchange(case):
             # every check: no 5xx, answers conform to the document, schema-valid data is
