@@ -280,7 +280,7 @@ INPUTS: list[tuple[str, str, str, str, Callable[[Path], None]]] = [
 # --- hostile inputs (issue 20): what each takes of the worker and of its reader process -----
 
 
-def _bomb(source: Callable[[Path], None], member: str, size: int) -> Callable[[Path], None]:
+def zip_bomb(source: Callable[[Path], None], member: str, size: int) -> Callable[[Path], None]:
     """A zip-based file made by ``source`` with ``member`` replaced by ``size`` bytes of one
     repeated byte, deflated: about a thousand to one."""
 
@@ -346,8 +346,8 @@ def make_unbroken_txt(path: Path, size: int = 100 * MIB) -> None:
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 PPTX_TYPE = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 HOSTILE: list[tuple[str, str, str, str, Callable[[Path], None]]] = [
-    ("docx → 1 GiB XML", "bomb.docx", "text", DOCX_TYPE, _bomb(make_docx, "word/document.xml", 1024 * MIB)),
-    ("pptx + 2 GiB part", "bomb.pptx", "presentation", PPTX_TYPE, _bomb(make_pptx, "ppt/media/x.png", 2048 * MIB)),
+    ("docx → 1 GiB XML", "bomb.docx", "text", DOCX_TYPE, zip_bomb(make_docx, "word/document.xml", 1024 * MIB)),
+    ("pptx + 2 GiB part", "bomb.pptx", "presentation", PPTX_TYPE, zip_bomb(make_pptx, "ppt/media/x.png", 2048 * MIB)),
     ("HTML, 50 MB", "big.html", "text", "text/html", lambda path: make_html(path, 50 * MIB)),
     ("HTML, 15 MB", "page.html", "text", "text/html", make_html),
     ("HTML, 5000 deep", "deep.html", "text", "text/html", make_deep_html),

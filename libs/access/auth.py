@@ -26,6 +26,12 @@ class Principal:
     expires_at: str | None
 
 
+def tenant_of(req: object) -> str:
+    """The tenant of an authenticated request (its principal, which the access middleware set):
+    the explicit tenant id every resource passes to its queries."""
+    return req.context.principal.tenant_id
+
+
 class Unauthenticated(Exception):
     """The key is missing, unknown, revoked or expired, or its tenant is inactive."""
 

@@ -10,6 +10,7 @@ import psycopg
 from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
+from libs.access.auth import tenant_of
 from libs.errors import Conflict, Invalid, NotFound
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, encode_position, position_page_of, position_request
@@ -61,10 +62,6 @@ def _queue_run(conn: psycopg.Connection, tenant: str, course: str, payload: dict
     resp.media = {"job_id": job_id}
 
 
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
-
-
 class JobItem:
     """A job of the tenant: kind, status, stage, progress, attempts, timestamps, error, result."""
 
@@ -80,7 +77,7 @@ class JobItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: object) -> None:
         with self._pool.connection() as conn:
-            resp.media = queue.get(conn, _tenant(req), str(job_id))
+            resp.media = queue.get(conn, tenant_of(req), str(job_id))
 
 
 class MaterialDocument:
@@ -102,7 +99,7 @@ class MaterialDocument:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, material_id: object) -> None:
         request = position_request(req)
-        tenant, material = _tenant(req), str(material_id)
+        tenant, material = tenant_of(req), str(material_id)
         with self._pool.connection() as conn, conn.transaction():
             status = materials.get(conn, tenant, str(course_id), material)["status"]
             rows, cut = documents.page_within(conn, tenant, material, after=request.after, limit=request.fetch)
@@ -141,7 +138,7 @@ class StructureRuns:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         body = validate(json_body(req) if req.content_length else {}, STRUCTURE_REQUEST)  # no body: defaults
         strategy = body.get("strategy") or "default"
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         try:
             with self._pool.connection() as conn, conn.transaction():
                 structure.course_brief(conn, tenant, course)  # 404 for another tenant's course
@@ -184,7 +181,7 @@ class StructureVersions:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         request = position_request(req)
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             structure.course_brief(conn, tenant, course)
             rows = structure_versions.page(conn, tenant, course, after=request.after, limit=request.fetch)
@@ -207,7 +204,7 @@ class StructureVersion:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
         with self._pool.connection() as conn:
-            resp.media = structure_versions.get(conn, _tenant(req), str(course_id), version)
+            resp.media = structure_versions.get(conn, tenant_of(req), str(course_id), version)
 
 
 DIFF_QUERY = {
@@ -233,7 +230,7 @@ class StructureVersionDiff:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
         against = query(req, DIFF_QUERY).get("against", version - 1)
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             after = structure_versions.get(conn, tenant, course, version)["document"]
             before = structure_versions.get(conn, tenant, course, against)["document"] if against else {}
@@ -255,7 +252,7 @@ class StructureRestore:
         self._pool = pool
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object, version: int) -> None:
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             document = structure_versions.get(conn, tenant, course, version)["document"]
             if any("id" not in module for module in document.get("modules", [])):
@@ -325,7 +322,7 @@ class StructureRefine:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         body = validate(json_body(req), REFINE_REQUEST)
         target = body.get("target") or {}
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         try:
             with self._pool.connection() as conn, conn.transaction():
                 structure.course_brief(conn, tenant, course)  # 404 for another tenant's course

@@ -8,6 +8,7 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs.access.auth import tenant_of
 from libs.http.openapi import Operations, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
@@ -20,10 +21,6 @@ from services.courses import document, removal, slides
 from services.courses import structure_edits as edit_resources
 from services.courses.course_changes import CourseChanges
 from services.courses.schemas import COST_QUERY, COURSE_INPUT, COURSE_PATCH
-
-
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
 
 
 class CourseCollection:
@@ -46,7 +43,7 @@ class CourseCollection:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = validate(json_body(req), COURSE_INPUT)
         with self._pool.connection() as conn:
-            course = courses.create(conn, _tenant(req), fields)
+            course = courses.create(conn, tenant_of(req), fields)
         resp.status = falcon.HTTP_201
         resp.location = f"{API_PREFIX}/courses/{course['id']}"
         resp.media = course
@@ -54,7 +51,7 @@ class CourseCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         request = page_request(req)
         with self._pool.connection() as conn:
-            resp.media = courses.page(conn, _tenant(req), request)
+            resp.media = courses.page(conn, tenant_of(req), request)
 
 
 class CourseItem:
@@ -103,7 +100,7 @@ class CourseItem:
             weakref.finalize(self, changes.stop)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
-        rendered = self._document(_tenant(req), str(course_id))
+        rendered = self._document(tenant_of(req), str(course_id))
         resp.etag = rendered.etag
         resp.cache_control = ["private", "no-cache"]
         # Falcon parses If-None-Match into unquoted tags (or "*"); weak comparison, as RFC 9110 asks
@@ -132,7 +129,7 @@ class CourseItem:
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         fields = validate(json_body(req), COURSE_PATCH, require=False)
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             # If-Match: the course as the client read it, or a 412 (nothing written)
             structure_edits.hold_revision(conn, tenant, course, structure_edits.expected_tags(req.if_match))
@@ -142,7 +139,7 @@ class CourseItem:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         course = str(course_id)
-        removal.remove_course(self._pool, self._storage, _tenant(req), course)
+        removal.remove_course(self._pool, self._storage, tenant_of(req), course)
         self._cache.drop(course)
         resp.status = falcon.HTTP_204
 
@@ -160,7 +157,7 @@ class LessonItem(edit_resources.item("lessons")):  # type: ignore[misc]
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, lesson_id: object) -> None:
         with self._pool.connection() as conn:
-            resp.media = structure.read_lesson(conn, _tenant(req), str(course_id), str(lesson_id))
+            resp.media = structure.read_lesson(conn, tenant_of(req), str(course_id), str(lesson_id))
 
 
 class SlideMapping:
@@ -184,12 +181,12 @@ class SlideMapping:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         pairs = slides.validate_batch(json_body(req))
         with self._pool.connection() as conn:
-            resp.media = {"mappings": slide_mapping.replace(conn, _tenant(req), str(course_id), pairs)}
+            resp.media = {"mappings": slide_mapping.replace(conn, tenant_of(req), str(course_id), pairs)}
         resp.status = falcon.HTTP_201
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         with self._pool.connection() as conn:
-            resp.media = {"mappings": slide_mapping.list_pairs(conn, _tenant(req), str(course_id))}
+            resp.media = {"mappings": slide_mapping.list_pairs(conn, tenant_of(req), str(course_id))}
 
 
 class CostReport:
@@ -207,4 +204,4 @@ class CostReport:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         days = query(req, COST_QUERY)
         with self._pool.connection() as conn:
-            resp.media = calls.cost_report(conn, _tenant(req), days.get("from"), days.get("to"))
+            resp.media = calls.cost_report(conn, tenant_of(req), days.get("from"), days.get("to"))

@@ -9,6 +9,7 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs.access.auth import tenant_of
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.routing import API_PREFIX
 from libs.http.validation import json_body, validate
@@ -24,10 +25,6 @@ IF_MATCH = {
 }
 _STALE = error("The course changed since the If-Match ETag: read it again")
 _PATH = {"modules": "modules", "lessons": "lessons", "concepts": "concepts", "exercises": "exercises"}
-
-
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
 
 
 def _expected(req: falcon.Request) -> list[str] | None:
@@ -69,7 +66,7 @@ def collection(kind: str) -> type:
             parent_id = str(next(iter(parent.values()))) if parent else None
             with self._pool.connection() as conn:
                 item, revision = structure_edits.add(
-                    conn, _tenant(req), course, kind, parent_id, fields, expected=_expected(req)
+                    conn, tenant_of(req), course, kind, parent_id, fields, expected=_expected(req)
                 )
             self._done(resp, course, revision)
             resp.status = falcon.HTTP_201
@@ -108,7 +105,7 @@ def item(kind: str) -> type:
             course = str(course_id)
             with self._pool.connection() as conn:
                 found, revision = structure_edits.update(
-                    conn, _tenant(req), course, kind, str(next(iter(ids.values()))), fields, expected=_expected(req)
+                    conn, tenant_of(req), course, kind, str(next(iter(ids.values()))), fields, expected=_expected(req)
                 )
             self._done(resp, course, revision)
             resp.media = found
@@ -117,7 +114,7 @@ def item(kind: str) -> type:
             course = str(course_id)
             with self._pool.connection() as conn:
                 revision = structure_edits.delete(
-                    conn, _tenant(req), course, kind, str(next(iter(ids.values()))), expected=_expected(req)
+                    conn, tenant_of(req), course, kind, str(next(iter(ids.values()))), expected=_expected(req)
                 )
             self._done(resp, course, revision)
             resp.status = falcon.HTTP_204

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import falcon
 
+from libs.access.auth import tenant_of
 from libs.errors import Invalid
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.validation import (
@@ -120,10 +121,6 @@ PARTS_QUERY = {
 }
 
 
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
-
-
 class DirectUploadCollection:
     openapi: ClassVar[Operations] = {
         "POST": {
@@ -149,7 +146,7 @@ class DirectUploadCollection:
         allow_duplicate = query(req, UPLOAD_QUERY).get("allow_duplicate", False)
         fields = validate(json_body(req), DIRECT_UPLOAD)
         check_name(fields)
-        answer = self._uploads.start(_tenant(req), str(course_id), fields, allow_duplicate=allow_duplicate)
+        answer = self._uploads.start(tenant_of(req), str(course_id), fields, allow_duplicate=allow_duplicate)
         resp.status = falcon.HTTP_201
         resp.location = answer["complete_url"].removesuffix("/complete")
         resp.media = answer
@@ -173,11 +170,11 @@ class DirectUploadItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, upload_id: uuid.UUID) -> None:
         with self._pool.connection() as conn:
-            row = material_uploads.get(conn, _tenant(req), str(course_id), str(upload_id))
+            row = material_uploads.get(conn, tenant_of(req), str(course_id), str(upload_id))
         resp.media = self._uploads.describe(row, first_part=1)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, upload_id: uuid.UUID) -> None:
-        self._uploads.abort(_tenant(req), str(course_id), str(upload_id))
+        self._uploads.abort(tenant_of(req), str(course_id), str(upload_id))
         resp.status = falcon.HTTP_204
 
 
@@ -197,7 +194,7 @@ class DirectUploadParts:
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, upload_id: uuid.UUID) -> None:
         values = query(req, PARTS_QUERY)
         with self._pool.connection() as conn:
-            row = material_uploads.get(conn, _tenant(req), str(course_id), str(upload_id))
+            row = material_uploads.get(conn, tenant_of(req), str(course_id), str(upload_id))
         resp.media = self._uploads.describe(
             row, first_part=values.get("first", 1), count=values.get("count", PART_URLS_PER_ANSWER)
         )
@@ -225,7 +222,7 @@ class DirectUploadCompletion:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, upload_id: uuid.UUID) -> None:
         body = validate(json_body(req), COMPLETION) if req.content_length else {}
-        material = self._uploads.complete(_tenant(req), str(course_id), str(upload_id), body.get("parts"))
+        material = self._uploads.complete(tenant_of(req), str(course_id), str(upload_id), body.get("parts"))
         resp.status = falcon.HTTP_201
         resp.location = f"/api/v1/courses/{course_id}/materials/{material['id']}"
         resp.media = material

@@ -11,6 +11,7 @@ from typing import ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs.access.auth import tenant_of
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS as PAGE_PARAMETERS
 from libs.http.pagination import page_request
@@ -32,10 +33,6 @@ UPLOAD_QUERY = {
         description="Keep the file even when the course has a material with the same content (409 otherwise)"
     ),
 }
-
-
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
 
 
 class MaterialCollection:
@@ -96,14 +93,14 @@ class MaterialCollection:
         self._quota = default_quota
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         request = page_request(req)
         with self._pool.connection() as conn:
             courses.require(conn, tenant, course)
             resp.media = materials.page(conn, tenant, course, request)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID) -> None:
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         allow_duplicate = query(req, UPLOAD_QUERY).get("allow_duplicate", False)
         with self._pool.connection() as conn:
             courses.require(conn, tenant, course)  # 404 before a byte of the body is read
@@ -204,21 +201,21 @@ class MaterialItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID) -> None:
         with self._pool.connection() as conn:
-            resp.media = materials.get(conn, _tenant(req), str(course_id), str(material_id))
+            resp.media = materials.get(conn, tenant_of(req), str(course_id), str(material_id))
 
     def on_patch(
         self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID
     ) -> None:
         fields = validate(json_body(req), MATERIAL_PATCH, require=False)
         with self._pool.connection() as conn:
-            resp.media = materials.organise(conn, _tenant(req), str(course_id), str(material_id), fields)
+            resp.media = materials.organise(conn, tenant_of(req), str(course_id), str(material_id), fields)
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID
     ) -> None:
         def delete() -> list[str]:
             with self._pool.connection() as conn:
-                return materials.delete(conn, _tenant(req), str(course_id), str(material_id))
+                return materials.delete(conn, tenant_of(req), str(course_id), str(material_id))
 
         keys = retry_on_deadlock(delete)  # an ingestion writing the material's rows meanwhile
         material_objects.delete_now(self._pool, self._storage, keys)
@@ -244,7 +241,7 @@ class MaterialRetry:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: uuid.UUID, material_id: uuid.UUID) -> None:
         with self._pool.connection() as conn:
-            material = intake.retry_with_job(conn, _tenant(req), str(course_id), str(material_id))
+            material = intake.retry_with_job(conn, tenant_of(req), str(course_id), str(material_id))
         resp.status = falcon.HTTP_202
         resp.location = f"{API_PREFIX}/jobs/{material['job_id']}"
         resp.media = material
@@ -268,4 +265,4 @@ class StorageUsage:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         request = page_request(req)
         with self._pool.connection() as conn, conn.transaction():  # one snapshot for every figure
-            resp.media = storage_usage.usage(conn, _tenant(req), self._quota, request)
+            resp.media = storage_usage.usage(conn, tenant_of(req), self._quota, request)

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import falcon
 from psycopg_pool import ConnectionPool
 
+from libs.access.auth import tenant_of
 from libs.errors import NotFound
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import PARAMETERS, page_request, page_schema
@@ -67,10 +68,6 @@ SEARCH_QUERY = {
 _STUDENT_PATH = {"name": "student_id", "in": "path", "required": True, "schema": STUDENT_ID.schema()}
 
 
-def _tenant(req: falcon.Request) -> str:
-    return req.context.principal.tenant_id
-
-
 def _location(course_id: object, exercise_id: object, submission_id: object) -> str:
     return f"{API_PREFIX}/courses/{course_id}/exercises/{exercise_id}/submissions/{submission_id}"
 
@@ -105,7 +102,7 @@ class Submissions:
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object, exercise_id: object) -> None:
         body = validate_body(json_body(req), SUBMISSION_REQUEST)
         submission = self._submitter.submit(
-            _tenant(req),
+            tenant_of(req),
             str(course_id),
             str(exercise_id),
             body["student_id"],
@@ -119,7 +116,7 @@ class Submissions:
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object, exercise_id: object) -> None:
         student = query(req, LIST_QUERY)["student_id"]
         request = page_request(req)
-        tenant, course = _tenant(req), str(course_id)
+        tenant, course = tenant_of(req), str(course_id)
         with self._pool.connection() as conn, conn.transaction():
             courses.require(conn, tenant, course)
             # the same 404 as a POST to an unknown exercise: no empty list for an id that never was
@@ -150,7 +147,7 @@ class Submission:
     ) -> None:
         with self._pool.connection() as conn:
             resp.media = submissions.get_of_exercise(
-                conn, _tenant(req), str(course_id), str(exercise_id), str(submission_id)
+                conn, tenant_of(req), str(course_id), str(exercise_id), str(submission_id)
             )
 
 
@@ -173,7 +170,7 @@ class Progress:
         check("student_id", student_id, STUDENT_ID, problems)
         raise_problems(problems)
         course = query(req, PROGRESS_QUERY)["course_id"].lower()
-        resp.media = progress(self._pool, _tenant(req), course, student_id)
+        resp.media = progress(self._pool, tenant_of(req), course, student_id)
 
 
 class Search:
@@ -192,7 +189,9 @@ class Search:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         values = query(req, SEARCH_QUERY)
-        resp.media = self._searcher.search(_tenant(req), str(course_id), values["q"], values.get("limit", SEARCH_LIMIT))
+        resp.media = self._searcher.search(
+            tenant_of(req), str(course_id), values["q"], values.get("limit", SEARCH_LIMIT)
+        )
 
 
 # --- the response schemas ---------------------------------------------------------------------

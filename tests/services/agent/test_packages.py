@@ -4,12 +4,12 @@ before python-docx or python-pptx opens them, by counting what each member unpac
 from __future__ import annotations
 
 import resource
-import zipfile
 from pathlib import Path
 
 import docx
 import pytest
 
+from bench.ingest import zip_bomb
 from services.agent.processors import packages
 from services.agent.processors.presentation import read_pptx
 from services.agent.processors.text import read_docx
@@ -18,24 +18,15 @@ from tests.services.agent.test_presentation import make_pptx
 from tests.services.agent.test_text import make_docx
 
 
-def bomb(source: Path, target: Path, member: str, size: int) -> Path:
-    """``source`` with ``member`` replaced by ``size`` bytes of one repeated byte, deflated
-    (a thousand to one and more), written without holding it whole."""
-    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for item in original.infolist():
-            if item.filename != member:
-                out.writestr(item, original.read(item.filename))
-        info = zipfile.ZipInfo(member)
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with out.open(info, "w", force_zip64=True) as stream:
-            block = b" " * (1024 * 1024)
-            for _ in range(size // len(block)):
-                stream.write(block)
+def bomb(make: object, target: Path, member: str, size: int) -> Path:
+    """A file ``make`` writes, with ``member`` replaced by ``size`` deflated bytes of one value
+    (the benchmark's hostile inputs, made the same way)."""
+    zip_bomb(make, member, size)(target)
     return target
 
 
 def test_a_docx_that_unpacks_to_far_more_than_it_weighs_is_too_large_and_never_opened(tmp_path, monkeypatch):
-    bombed = bomb(make_docx(tmp_path / "real.docx"), tmp_path / "bomb.docx", "word/document.xml", 40 * 1024**2)
+    bombed = bomb(make_docx, tmp_path / "bomb.docx", "word/document.xml", 40 * 1024**2)
     assert bombed.stat().st_size < 1024 * 1024
     opened = []
     monkeypatch.setattr(docx, "Document", lambda *args: opened.append(args))
@@ -49,7 +40,7 @@ def test_a_docx_that_unpacks_to_far_more_than_it_weighs_is_too_large_and_never_o
 
 
 def test_a_pptx_part_unpacking_to_a_thousand_times_its_size_is_refused(tmp_path):
-    bombed = bomb(make_pptx(tmp_path / "real.pptx"), tmp_path / "bomb.pptx", "ppt/media/image9.png", 8 * 1024**2)
+    bombed = bomb(make_pptx, tmp_path / "bomb.pptx", "ppt/media/image9.png", 8 * 1024**2)
     with unreadable(
         "the PowerPoint file is too large when unpacked: its part ppt/media/image9.png unpacks to over 100 times"
         " its packed size"
