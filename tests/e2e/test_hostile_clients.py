@@ -10,6 +10,7 @@ import socket
 import struct
 import termios
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -171,9 +172,18 @@ def test_connection_closed_before_a_request_line_gets_no_answer_at_all(stack):
         assert sock.recv(65536) == b""
 
 
-def test_json_body_over_the_limit_is_refused_with_json_413_naming_that_limit(stack, tenant):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/courses",
+        # the materials routes that take JSON: only the streamed form at the collection is uncapped
+        f"/api/v1/courses/{uuid.UUID(int=1)}/materials/uploads",
+        f"/api/v1/courses/{uuid.UUID(int=1)}/materials/{uuid.UUID(int=2)}",
+    ],
+)
+def test_json_body_over_the_limit_is_refused_with_json_413_naming_that_limit(stack, tenant, path):
     head = (
-        f"POST /api/v1/courses HTTP/1.1\r\nHost: x\r\nX-API-Key: {tenant.make_key().secret}\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {tenant.make_key().secret}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {1024**2 + 1}\r\nConnection: close\r\n\r\n"
     )
     _, _, body = parse(exchange(gateway_port(stack), head.encode(), timeout=3))
