@@ -15,4 +15,5 @@ CREATE TABLE idempotency_keys (
     created_at     timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, key)
 );
-CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+-- each POST with a key clears its tenant's expired keys: an index range over those alone
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (tenant_id, created_at);

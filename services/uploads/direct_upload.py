@@ -206,7 +206,7 @@ class DirectUploads:
         """Check the uploaded object and record it as a material (pending, its ingestion
         queued); see the module docstring for what is checked and what a failure leaves."""
         with self._pool.connection() as conn:
-            row = material_uploads.claim(conn, tenant_id, course_id, upload_id, self._completion_seconds(upload_id))
+            row = material_uploads.claim(conn, tenant_id, course_id, upload_id, self._completion_seconds())
         try:
             size, sha256, content_type = self._check_object(row, parts)
         except _NotYet as exc:
@@ -246,7 +246,7 @@ class DirectUploads:
             raise
         return material
 
-    def _completion_seconds(self, upload_id: str) -> float:
+    def _completion_seconds(self) -> float:
         return 60 + COMPLETION_SECONDS_PER_GIB * self._max / 1024**3
 
     def _check_object(self, row: dict, parts: list[dict] | None) -> tuple[int, str, str]:
@@ -316,7 +316,7 @@ class DirectUploads:
     def abort(self, tenant_id: str, course_id: str, upload_id: str) -> None:
         """End the course's upload in progress at the client's request."""
         with self._pool.connection() as conn:
-            row = material_uploads.claim(conn, tenant_id, course_id, upload_id, self._completion_seconds(upload_id))
+            row = material_uploads.claim(conn, tenant_id, course_id, upload_id, self._completion_seconds())
         self.end(row)
 
     def end(self, row: dict) -> None:
