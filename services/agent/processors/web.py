@@ -11,15 +11,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from email.message import Message
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import trafilatura
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool
 
 from libs.errors import Invalid
 from libs.platform.settings import Settings
+from libs.sources import pinned_http
+from libs.sources.pinned_http import Resolver
 from libs.sources.urlpolicy import check_public_url, is_public_address
 from services.agent.documents import Chunk
 from services.agent.processors.errors import SourceUnavailable, UnreadableMaterial
@@ -33,34 +33,6 @@ USER_AGENT = "CourseSupporter/0.1 (fetches the pages a course author submitted)"
 TOTAL_TIMEOUTS = 4
 _BLOCK_BYTES = 64 * 1024
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
-
-Resolver = Callable[..., list[tuple[Any, ...]]]
-
-
-class _PinnedAdapter(HTTPAdapter):
-    """Sends requests to one address that was resolved and checked beforehand.
-
-    Letting urllib3 resolve the host itself would be a second DNS lookup, which a rebinding
-    name can answer with 127.0.0.1 after the check saw a public address. So the pool is keyed
-    on, and connects to, the checked address, while everything that names the site still
-    uses the host: TLS sends it as SNI and verifies the certificate against it
-    (``server_hostname``/``assert_hostname``; urllib3 drops both for plain http), and the
-    caller sets the ``Host`` header. One adapter per hop, so a redirect to another host
-    never reuses a pin."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__(max_retries=0)
-        self._address = address
-
-    def get_connection_with_tls_context(
-        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
-    ) -> HTTPConnectionPool:
-        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs.update(server_hostname=host_params["host"], assert_hostname=host_params["host"])
-        # proxies are ignored on purpose: a proxy would resolve the name again
-        return self.poolmanager.connection_from_host(
-            scheme=host_params["scheme"], host=self._address, port=host_params["port"], pool_kwargs=pool_kwargs
-        )
 
 
 def fetch_page(
@@ -104,65 +76,42 @@ def _prepare(url: str, *, redirected: bool) -> requests.PreparedRequest:
         raise UnreadableMaterial(
             f"the page redirects to a URL that {reason}" if redirected else f"the URL {reason}"
         ) from None
-    request = requests.Request(
-        "GET", url, headers={"User-Agent": USER_AGENT, "Accept": "text/html, text/plain;q=0.9, */*;q=0.1"}
-    ).prepare()
-    # the connection goes to an address, so the site's name travels in Host (IDNA-encoded
-    # by prepare(); credentials were refused by the policy)
-    request.headers["Host"] = urlsplit(request.url).netloc
-    return request
+    # credentials were refused by the policy
+    headers = {"User-Agent": USER_AGENT, "Accept": "text/html, text/plain;q=0.9, */*;q=0.1"}
+    return pinned_http.prepare("GET", url, headers=headers)
 
 
 def _checked_addresses(
     request: requests.PreparedRequest, resolver: Resolver, is_allowed: Callable[[str], bool], *, redirected: bool
 ) -> list[str]:
-    parts = urlsplit(request.url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        found = resolver(parts.hostname, port, 0, socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        log.info("web: cannot resolve %s: %s", parts.hostname, exc)
-        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
-            raise UnreadableMaterial("the web site's name does not exist") from None
+        return pinned_http.checked_addresses(request.url, resolver, is_allowed)
+    except pinned_http.NameNotFound:
+        raise UnreadableMaterial("the web site's name does not exist") from None
+    except pinned_http.LookupFailed as exc:
+        log.info("web: cannot resolve %s", exc)
         raise SourceUnavailable("the web site's name could not be looked up") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-    if not addresses:
-        raise UnreadableMaterial("the web site's name does not exist")
-    # every address, not just the one used: a name that also points inside is refused whole
-    if not all(is_allowed(address) for address in addresses):
-        log.warning("web: refused %s, it resolves to %s", parts.hostname, addresses)
+    except pinned_http.AddressRefused as exc:
+        log.warning("web: refused %s", exc)
         where = "the page redirects to" if redirected else "the URL points to"
-        raise UnreadableMaterial(f"{where} a private or local address")
-    return addresses
+        raise UnreadableMaterial(f"{where} a private or local address") from None
 
 
 @contextmanager
 def _open(request: requests.PreparedRequest, addresses: list[str], settings: Settings) -> Iterator[requests.Response]:
     """The response from the first address that answers, closed (with its pool) on exit."""
     timeout = (settings.web_timeout_seconds, settings.web_timeout_seconds)
-    for index, address in enumerate(addresses):
-        adapter = _PinnedAdapter(address)
-        try:
+    try:
+        with pinned_http.pinned_response(request, addresses, timeout=timeout) as response:
             try:
-                response = adapter.send(request, stream=True, timeout=timeout)
-            except requests.exceptions.SSLError as exc:
-                log.info("web: TLS failed for %s at %s: %s", request.url, address, exc)
-                raise UnreadableMaterial("the web site's HTTPS certificate is not valid") from None
-            except requests.ConnectionError as exc:
-                # a GET may go to the name's next address, as a browser would
-                if index + 1 < len(addresses):
-                    continue
+                yield response
+            except requests.RequestException as exc:  # while reading the body
                 raise _unavailable(request, exc) from None
-            except requests.RequestException as exc:
-                raise _unavailable(request, exc) from None
-            with response:
-                try:
-                    yield response
-                except requests.RequestException as exc:  # while reading the body
-                    raise _unavailable(request, exc) from None
-            return
-        finally:
-            adapter.close()
+    except requests.exceptions.SSLError as exc:
+        log.info("web: TLS failed for %s: %s", request.url, exc)
+        raise UnreadableMaterial("the web site's HTTPS certificate is not valid") from None
+    except requests.RequestException as exc:
+        raise _unavailable(request, exc) from None
 
 
 def _unavailable(request: requests.PreparedRequest, exc: Exception) -> SourceUnavailable:
