@@ -45,7 +45,7 @@ from devstack.seed import made_up_structure
 from devstack.stack import read_env_file
 from libs.llm.registry import EMBEDDING_ACTION, load_registry
 from libs.platform.redis_client import create_redis
-from libs.platform.settings import Settings, llm_overrides, load_settings
+from libs.platform.settings import Settings, passed_overrides, load_settings
 from libs.store import concept_search, structure
 from services.agent.check import submissions
 from services.agent.check.search import cache_key
@@ -205,7 +205,7 @@ def main() -> int:
     search_connections = _connections("BENCH_CONNECTIONS", "1,4,16")
     progress_connections = _connections("BENCH_PROGRESS_CONNECTIONS", "1,4")
     runs = _int_env("BENCH_SQL_RUNS", 200)
-    settings: Settings = load_settings({**env, **llm_overrides(os.environ)})
+    settings: Settings = load_settings({**env, **passed_overrides(os.environ)})
     # the model the agent keys its cache by: the embedding chain's, OPENAI_EMBEDDING_MODEL first
     registry = load_registry().with_served_model(settings.openai_embedding_model, embedding=True)
     model = registry.chain(EMBEDDING_ACTION, "default")[0].name

@@ -16,7 +16,7 @@ from devstack.stack import (
     read_env_file,
     write_env_file,
 )
-from libs.platform.settings import llm_overrides
+from libs.platform.settings import passed_overrides
 
 DATA = REPO / ".data"
 ENV_FILE = DATA / "local.env"
@@ -44,7 +44,7 @@ def local_stack() -> Stack:
         env["GATEWAY_PORT"] = os.environ["GATEWAY_PORT"]
     # LLM keys and URLs given to `make up` win too, after the file is written: a secret typed
     # for one run is not kept on disk.
-    env.update(llm_overrides(os.environ))
+    env.update(passed_overrides(os.environ))
     return Stack(DATA, env)
 
 

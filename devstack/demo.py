@@ -20,7 +20,7 @@ import requests
 from devstack.__main__ import ENV_FILE
 from devstack.stack import read_env_file
 from libs.llm.providers import any_provider_configured
-from libs.platform.settings import llm_overrides, load_settings
+from libs.platform.settings import passed_overrides, load_settings
 from services.auth import tenants
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -36,7 +36,7 @@ def main() -> int:
         print("no local stack yet: run make up first", file=sys.stderr)
         return 1
     # LLM settings given to this command win, as they do for make up
-    return run({**read_env_file(ENV_FILE), **llm_overrides(os.environ)})
+    return run({**read_env_file(ENV_FILE), **passed_overrides(os.environ)})
 
 
 def run(env: Mapping[str, str]) -> int:

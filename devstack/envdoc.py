@@ -63,6 +63,10 @@ PURPOSE = {
     "WEB_MAX_BYTES": "largest web page a web material fetches",
     "WEB_TIMEOUT_SECONDS": "seconds per read while fetching a web material",
     "GRADING_WAIT_SECONDS": "how long a submission waits for its grade before answering 202 with a job",
+    "WEBHOOK_ALLOW_PRIVATE": "let webhooks use plain HTTP and private or local addresses (local receivers; never in production)",
+    "WEBHOOK_CA_BUNDLE": "a CA bundle webhook deliveries trust instead of the system's (a private receiver's CA)",
+    "WEBHOOK_TIMEOUT_SECONDS": "seconds a webhook receiver has to connect, and then to answer",
+    "WEBHOOK_SENDERS": "webhook deliveries one worker sends at once; 0: this worker sends none",
 }
 
 # Read by gunicorn (libs/platform/gunicorn_config.py), not by the settings table: documented by hand.

@@ -74,6 +74,13 @@ class Settings:
     web_timeout_seconds: int = 15
     # how long POST …/submissions waits for its grade before answering 202 with a job
     grading_wait_seconds: int = 20
+    # webhooks: plain HTTP and private addresses allowed (local receivers, tests; never in
+    # production), the CA bundle deliveries trust (None: the system's), one attempt's timeout,
+    # and how many deliveries a worker sends at once (0: this worker sends none)
+    webhook_allow_private: bool = False
+    webhook_ca_bundle: str | None = None
+    webhook_timeout_seconds: int = 10
+    webhook_senders: int = 4
     ports: Mapping[str, int] = field(default_factory=dict)
     # Base URL of each service (SERVICES) as the others reach it: /health probes their liveness.
     service_urls: Mapping[str, str] = field(default_factory=dict)
@@ -201,11 +208,16 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),
     ("WEB_TIMEOUT_SECONDS", "web_timeout_seconds", _integer(1, 300), False),
     ("GRADING_WAIT_SECONDS", "grading_wait_seconds", _integer(0, 120), False),
+    ("WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", _boolean, False),
+    ("WEBHOOK_CA_BUNDLE", "webhook_ca_bundle", _text, False),
+    ("WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _integer(1, 60), False),
+    ("WEBHOOK_SENDERS", "webhook_senders", _integer(0, 64), False),
 )
 
-# The LLM providers' variables: `make up` passes these from its own environment to the
-# services and the worker over what .data/local.env kept (see llm_overrides).
-LLM_VARIABLES = (
+# The LLM providers' variables and a local webhook receiver's switch: `make up` passes these
+# from its own environment to the services and the worker over what .data/local.env kept
+# (see passed_overrides).
+PASSED_VARIABLES = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_MODEL",
@@ -214,13 +226,15 @@ LLM_VARIABLES = (
     "ANTHROPIC_BASE_URL",
     "GEMINI_API_KEY",
     "DEEPSEEK_API_KEY",
+    # a local webhook receiver for one run
+    "WEBHOOK_ALLOW_PRIVATE",
 )
 
 
-def llm_overrides(environ: Mapping[str, str]) -> dict[str, str]:
-    """The LLM variables ``environ`` sets to a non-empty value: an operator's key typed at
-    ``make up`` time wins over a saved one, and is not written back to disk."""
-    return {name: environ[name] for name in LLM_VARIABLES if environ.get(name)}
+def passed_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The :data:`PASSED_VARIABLES` ``environ`` sets to a non-empty value: an operator's key
+    typed at ``make up`` time wins over a saved one, and is not written back to disk."""
+    return {name: environ[name] for name in PASSED_VARIABLES if environ.get(name)}
 
 
 # The services that exist, in the order the local stack starts them; the OpenAPI document

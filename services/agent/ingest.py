@@ -11,6 +11,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import ConnectionPool
 
@@ -19,6 +20,7 @@ from libs.jobs import queue
 from libs.platform.settings import Settings
 from libs.platform.storage import Storage
 from libs.store import material_objects, materials
+from libs.webhooks import events
 from services.agent import documents
 from services.agent.documents import Chunk
 from services.agent.processors import files, isolation
@@ -62,7 +64,9 @@ class Ingestion:
             queue.hold(conn, job)  # a run that lost its job writes nothing
             stored = documents.replace(conn, tenant, material_id, chunks)
             materials.set_status(conn, tenant, material_id, "done")
-        return {"chunks": stored, "kinds": dict(Counter(chunk.kind for chunk in chunks))}
+            summary = {"chunks": stored, "kinds": dict(Counter(chunk.kind for chunk in chunks))}
+            _emit(conn, job, material_id, "material.processed", summary=summary)
+        return summary
 
     def _extract(self, material: dict, progress: Callable[[str, int], None]) -> list[Chunk]:
         # web (requests, trafilatura) and transcription (openai) load on first use, as the
@@ -96,5 +100,11 @@ class Ingestion:
             return
         material_id = str(job.material_id or job.payload.get("material_id"))
         # a material deleted meanwhile has nothing left to mark
-        with self._pool.connection() as conn, contextlib.suppress(NotFound):
+        with self._pool.connection() as conn, contextlib.suppress(NotFound), conn.transaction():
             materials.set_status(conn, job.tenant_id, material_id, "error", message)
+            _emit(conn, job, material_id, "material.failed", error=message)
+
+
+def _emit(conn: psycopg.Connection, job: queue.Job, material_id: str, event_type: str, **outcome: object) -> None:
+    data = {"material_id": material_id, "course_id": job.course_id, "job_id": job.id, **outcome}
+    events.emit(conn, job.tenant_id, event_type, about=f"material:{material_id}", data=data)

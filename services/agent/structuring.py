@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from libs.errors import NotFound
@@ -18,6 +19,7 @@ from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
 from libs.store import materials, slide_mapping, structure
+from libs.webhooks import events
 from services.agent import documents, structure_versions
 from services.agent.architect import ArchitectAgent, ArchitectError, MaterialText, Outcome, inputs, refine
 from services.agent.summaries import StoredSummaries
@@ -136,16 +138,24 @@ class Structuring:
                 origin="refine" if request else "run",
                 instructions=request["instructions"] if request else None,
             )
-        return {
-            "version": version,
-            "model": outcome.model,
-            "provider": outcome.provider,
-            "cost_usd": float(outcome.cost_usd + embedding_cost),
-            "counts": counts,
-            "dropped": outcome.dropped,
-            "condensed_materials": len(outcome.condensed),
-            "embeddings": embeddings,
-        }
+            result = {
+                "version": version,
+                "model": outcome.model,
+                "provider": outcome.provider,
+                "cost_usd": float(outcome.cost_usd + embedding_cost),
+                "counts": counts,
+                "dropped": outcome.dropped,
+                "condensed_materials": len(outcome.condensed),
+                "embeddings": embeddings,
+            }
+            summary = {"version": version, "counts": counts, "cost_usd": result["cost_usd"]}
+            _emit(conn, job, "structure.succeeded", summary=summary)
+        return result
+
+    def failed(self, job: queue.Job, message: str) -> None:
+        """The job failed for good: its webhooks hear it (the course's structure is as it was)."""
+        with self._pool.connection() as conn:
+            _emit(conn, job, "structure.failed", error=message)
 
     def _embed(self, tenant: str, job_id: str, modules: list[dict]) -> tuple[str, Decimal]:
         """Fill each concept's ``embedding``; without an embedding provider they stay empty and
@@ -165,6 +175,16 @@ class Structuring:
         for concept, vector in zip(concepts, vectors.vectors, strict=True):
             concept["embedding"] = vector
         return f"stored for {len(concepts)} concepts with {vectors.model}", vectors.cost_usd
+
+
+def _emit(conn: psycopg.Connection, job: queue.Job, event_type: str, **outcome: object) -> None:
+    data = {
+        "course_id": job.course_id,
+        "job_id": job.id,
+        "origin": "refine" if job.payload.get("refine") else "run",
+        **outcome,
+    }
+    events.emit(conn, job.tenant_id, event_type, about=f"course:{job.course_id}", data=data)
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 from psycopg_pool import ConnectionPool
 
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.routing import API_PREFIX, Route
 from libs.platform.storage import Storage
+from libs.sources.pinned_http import Resolver
+from services.courses import schemas, webhooks
 from services.courses import structure_edits as edits
 from services.courses.course_changes import CourseChanges
 from services.courses.document import DocumentCache
@@ -17,7 +21,8 @@ from services.courses.resources import (
     LessonItem,
     SlideMapping,
 )
-from services.courses.schemas import SCHEMAS  # noqa: F401  (read by services.openapi)
+
+SCHEMAS = {**schemas.SCHEMAS, **webhooks.SCHEMAS}  # read by services.openapi
 
 COURSE = API_PREFIX + "/courses/{course_id:uuid}"
 # the author's edits of the structure: prep, like every other write of a course
@@ -30,6 +35,9 @@ def routes(
     storage: Storage | None = None,
     cache: DocumentCache | None = None,
     changes: CourseChanges | None = None,
+    *,
+    allow_private_webhooks: bool = False,
+    resolver: Resolver = socket.getaddrinfo,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
     cache = cache or DocumentCache()
@@ -65,4 +73,5 @@ def routes(
         Route(COURSE + "/exercises/{exercise_id:uuid}", edits.item("exercises")(pool, cache), EDIT),
         Route(COURSE + "/slide-mapping", SlideMapping(pool), {"POST": PREP_ONLY, "GET": PREP_ONLY}),
         Route("/api/v1/reports/cost", CostReport(pool), {"GET": PREP_OR_CHECK}),
+        *webhooks.routes(pool, allow_private=allow_private_webhooks, resolver=resolver),
     ]

@@ -29,6 +29,7 @@ from libs.http.routing import API_PREFIX
 from libs.platform.storage import Storage
 from libs.sources import filetypes
 from libs.store import courses, material_objects, material_uploads, materials, storage_usage
+from libs.webhooks import events
 from services.uploads import intake
 from services.uploads.form import too_large
 from services.uploads.multipart_upload import PART_SIZE, abort_upload, longest_upload_seconds
@@ -241,6 +242,14 @@ class DirectUploads:
                     allow_duplicate=row["allow_duplicate"],
                 )
                 material_uploads.finish(conn, tenant_id, upload_id)
+                data = {
+                    "upload_id": upload_id,
+                    "material_id": material["id"],
+                    "course_id": course_id,
+                    "summary": {"size_bytes": size, "sha256": sha256},
+                }
+                # about the material: its upload.completed comes before its material.processed
+                events.emit(conn, tenant_id, "upload.completed", about=f"material:{material['id']}", data=data)
         except Conflict:  # the same content, found only now
             self.end(row)
             raise

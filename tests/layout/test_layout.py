@@ -18,6 +18,7 @@ ONE_SERVICE_ON_PURPOSE = {
     "libs.store.progress_outline": "queries on the structure's tables, beside their owner",
     "libs.store.structure_edits": "the author's writes on the structure's tables, beside their owner",
     "libs.jobs.runner": "the worker runtime of the jobs table (bench runs it too)",
+    "libs.webhooks.sender": "the worker's sending of the webhook tables' deliveries, beside their owners",
     "libs.llm.errors": "the LLM layer (SPEC: libs holds the providers and the router)",
     "libs.llm.providers": "the LLM layer (SPEC: libs holds the providers and the router)",
     "libs.llm.registry": "the LLM layer (SPEC: libs holds the providers and the router)",

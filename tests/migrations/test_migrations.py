@@ -66,6 +66,9 @@ SCHEMA = {
     "storage_reservations",
     "material_uploads",
     "idempotency_keys",
+    "webhook_endpoints",
+    "webhook_events",
+    "webhook_deliveries",
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from libs.access.scopes import ALL_SCOPES
 from libs.jobs import queue
 from libs.store import materials, structure
+from libs.webhooks import deliveries, events
 from services.agent import documents
 from services.agent.check import submissions
 
@@ -26,6 +27,8 @@ VOCABULARIES = [
     ("api_keys", "scopes", set(ALL_SCOPES)),
     ("submissions", "status", set(submissions.STATUSES)),
     ("submissions", "score", tuple(submissions.SCORE_RANGE)),
+    ("webhook_events", "type", set(events.EVENT_TYPES)),
+    ("webhook_deliveries", "status", set(deliveries.STATUSES)),
 ]
 
 

@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from libs.errors import NotFound
 from libs.http.pagination import PageRequest, page_of
+from libs.webhooks import events
 
 STATUSES = ("grading", "graded", "failed")
 STUDENT_ID_MAX = 200  # the table's CHECK
@@ -79,10 +80,12 @@ UPDATE submissions SET status = 'graded', score = %(score)s, passed = %(passed)s
        criteria = %(criteria)s, model = %(model)s, provider = %(provider)s, prompt_version = %(prompt_version)s,
        cost_usd = cost_usd + %(cost)s, error = NULL, graded_at = now()
  WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = 'grading'
+RETURNING course_id, exercise_id, student_id, job_id
 """
 _FAIL = """
 UPDATE submissions SET status = 'failed', error = %(error)s, graded_at = now()
  WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = 'grading'
+RETURNING course_id, exercise_id, student_id, job_id
 """
 # Per exercise: attempts, the best score, and whether any attempt passed (progress).
 _BY_EXERCISE = f"""
@@ -190,12 +193,36 @@ def record_grade(
         "prompt_version": prompt_version,
         "cost": cost_usd,
     }
-    return conn.execute(_GRADE, params).rowcount == 1
+    with conn.transaction():
+        row = conn.execute(_GRADE, params).fetchone()
+        if row is not None:
+            summary = {"score": grade["score"], "passed": grade["passed"]}
+            _emit(conn, tenant_id, "submission.graded", submission_id, row, summary=summary)
+    return row is not None
 
 
 def record_failure(conn: psycopg.Connection, tenant_id: str, submission_id: str, error: str) -> bool:
     """Mark a submission that could not be graded ``failed`` with ``error`` (plain words)."""
-    return conn.execute(_FAIL, {"id": submission_id, "tenant": tenant_id, "error": error}).rowcount == 1
+    with conn.transaction():
+        row = conn.execute(_FAIL, {"id": submission_id, "tenant": tenant_id, "error": error}).fetchone()
+        if row is not None:
+            _emit(conn, tenant_id, "submission.failed", submission_id, row, error=error)
+    return row is not None
+
+
+def _emit(
+    conn: psycopg.Connection, tenant_id: str, event_type: str, submission_id: str, row: tuple, **outcome: object
+) -> None:
+    course_id, exercise_id, student_id, job_id = row
+    data = {
+        "submission_id": submission_id,
+        "course_id": str(course_id),
+        "exercise_id": str(exercise_id),
+        "student_id": student_id,
+        "job_id": None if job_id is None else str(job_id),
+        **outcome,
+    }
+    events.emit(conn, tenant_id, event_type, about=f"submission:{submission_id}", data=data)
 
 
 def by_exercise(conn: psycopg.Connection, tenant_id: str, course_id: str, student_id: str) -> dict[str, dict]:

@@ -128,8 +128,8 @@ def test_malformed_llm_variables_are_named():
     assert found[1].startswith("LLM_TIMEOUT_SECONDS: must be between 1 and 3600")
 
 
-def test_llm_overrides_take_only_the_provider_variables_that_are_set():
-    from libs.platform.settings import llm_overrides
+def test_passed_overrides_take_only_the_passed_variables_that_are_set():
+    from libs.platform.settings import passed_overrides
 
     environ = {"OPENAI_API_KEY": "sk-typed", "GEMINI_API_KEY": "", "POSTGRES_PASSWORD": "pw", "PATH": "/bin"}
-    assert llm_overrides(environ) == {"OPENAI_API_KEY": "sk-typed"}
+    assert passed_overrides(environ) == {"OPENAI_API_KEY": "sk-typed"}

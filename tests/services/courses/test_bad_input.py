@@ -12,6 +12,7 @@ def json_routes(course) -> list[tuple[str, str]]:
         ("POST", "/api/v1/courses"),
         ("PATCH", f"/api/v1/courses/{course['id']}"),
         ("POST", f"/api/v1/courses/{course['id']}/slide-mapping"),
+        ("POST", "/api/v1/webhooks"),
     ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import time
 import urllib.parse
 import uuid
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from libs.store import storage_usage
+from libs.webhooks import endpoints
 from services.courses.removal import remove_course
 from services.uploads import direct_upload
 from services.uploads.upload_janitor import UploadJanitor
@@ -298,3 +300,27 @@ def test_deleting_the_course_ends_its_uploads(client, course, db, tenant, pool, 
     ).fetchone()
     assert upload["material_id"] in key
     assert due >= datetime.datetime.fromisoformat(upload["expires_at"])  # not before a client could PUT again
+
+
+def test_a_completed_upload_is_an_upload_completed_event(client, course, db, tenant):
+    webhook = endpoints.create(
+        db, tenant.id, {"url": "https://hooks.customer-one.com/in", "event_types": ["upload.completed"]}
+    )
+    data = text(5000)
+    upload = start(client, course, size=len(data)).json
+    assert put(upload["url"], data).status_code == 200
+    material = complete(client, course, upload).json
+    [(body,)] = db.execute(
+        "SELECT ev.body FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"
+        " WHERE d.endpoint_id = %s",
+        (webhook["id"],),
+    ).fetchall()
+    event = json.loads(body)
+    assert event["type"] == "upload.completed"
+    assert event["data"] == {
+        "upload_id": upload["id"],
+        "material_id": material["id"],
+        "course_id": course["id"],
+        "summary": {"size_bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+    }
+    db.execute("DELETE FROM webhook_endpoints WHERE id = %s", (webhook["id"],))
