@@ -14,12 +14,14 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from libs.http.pagination import encode_cursor, encode_position
+from libs.webhooks import endpoints, events
 from tests.reliability.harness import Answer, Context, Report, Tenant, call, in_parallel
 from tests.reliability.jobs import model_services, structured_course
 
 # As in tests/e2e/test_openapi.py: cursors are opaque, real ones are generated.
 schemathesis.openapi.format("cursor", st.builds(encode_cursor, st.datetimes(), st.uuids()))
 schemathesis.openapi.format("position-cursor", st.builds(encode_position, st.integers(0, 2**31 - 1)))
+schemathesis.openapi.format("webhook-url", st.builds("http://127.0.0.1:{}/hooks".format, st.integers(1, 65535)))
 
 _QUIET = hypothesis.settings(
     deadline=None, database=None, suppress_health_check=list(hypothesis.HealthCheck), derandomize=True
@@ -117,6 +119,8 @@ def bad_input(context: Context, report: Report) -> None:
 
 
 def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"  # deliveries
     return word[:-1] if word.endswith("s") else word
 
 
@@ -166,15 +170,17 @@ def _collection(operation: object) -> str:
     return segments[-1] if segments else ""
 
 
-def first_tenant_ids(context: Context, owner: Tenant, operations: list) -> dict[str, object]:
-    """Real ids of the first tenant for every path parameter the document names: a course
-    with a done material and a structure run (lessons, versions, jobs), then whatever the
-    tenant's GET answers name, until no more turn up. A parameter still missing then is made
+def first_tenant_ids(
+    context: Context, owner: Tenant, operations: list, known: dict[str, object] | None = None
+) -> dict[str, object]:
+    """Real ids of the first tenant for every path parameter the document names: ``known``
+    ones, a course with a done material and a structure run (lessons, versions, jobs), then
+    whatever the tenant's GET answers name, until no more turn up. A parameter still missing then is made
     by a POST to its collection (``submission_id`` by POST …/submissions), whose request and
     answer are read for more (its ``student_id``); no other POST runs, since one could
     replace what was found (a new structure run makes new lesson ids)."""
     names = {name for op in operations for name in path_names(op)}
-    ids: dict[str, object] = {}
+    ids: dict[str, object] = dict(known or {})
     course_id, material_id, job_id = structured_course(context, owner)
     ids.update(course_id=course_id, material_id=material_id, job_id=job_id)
 
@@ -236,6 +242,19 @@ def _matrix(
     return unfilled, leaks, not_404
 
 
+def _webhook_with_a_delivery(context: Context, owner: Tenant) -> dict[str, object]:
+    """A webhook of the owner with one delivery on its log (an event of the owner's, as the
+    code records one), so the delivery routes have an id to try; its address is refused at
+    delivery (a local name), so nothing leaves the machine."""
+    with context.connect() as conn, conn.transaction():
+        webhook = endpoints.create(
+            conn, owner.id, {"url": "https://hooks.reliability.invalid/in", "event_types": ["material.processed"]}
+        )
+        events.emit(conn, owner.id, "material.processed", about="material:reliability", data={})
+        delivery = conn.execute("SELECT id FROM webhook_deliveries WHERE endpoint_id = %s", (webhook["id"],))
+        return {"webhook_id": str(webhook["id"]), "delivery_id": str(delivery.fetchone()[0])}
+
+
 def isolation(context: Context, report: Report) -> None:
     """For every operation with an id in its path, a second tenant's key gets 404 on the first
     tenant's ids; no operation without one (lists, searches, reports) shows the second tenant
@@ -243,7 +262,7 @@ def isolation(context: Context, report: Report) -> None:
     owner, other = context.tenant(), context.tenant()
     operations = api_operations(context)
     with model_services(context):
-        ids = first_tenant_ids(context, owner, operations)
+        ids = first_tenant_ids(context, owner, operations, _webhook_with_a_delivery(context, owner))
         answers: list[Answer] = []
         unfilled, leaks, not_404 = _matrix(context, other, operations, ids, answers)
         for path in (

@@ -57,7 +57,7 @@ def test_registering_answers_201_with_the_secret_once(public_client, prep):
         ("https://inside.customer-one.com/in", "resolves to a private, local or metadata address"),
         ("https://nowhere.customer-one.com/in", "its host name does not exist"),
         ("https://user:pw@hooks.customer-one.com/in", "must not contain credentials"),
-        ("ftp://hooks.customer-one.com/in", "must be an http or https URL"),
+        ("ftp://hooks.customer-one.com/in", "must be an https URL"),
     ],
 )
 def test_a_url_that_could_reach_inside_is_refused_at_registration(public_client, prep, url, why):
