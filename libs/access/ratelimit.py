@@ -24,9 +24,11 @@ from libs.access.keycache import EPOCH_KEY
 log = logging.getLogger(__name__)
 
 # KEYS[1]: bucket; KEYS[2]: the API-key cache epoch (libs/access/keycache.py), returned in the same
-# round trip; ARGV[1]: capacity (= requests per minute); ARGV[2], optional: the epoch the
-# caller's cached key was authenticated under. When it is no longer current nothing is spent:
-# the caller must authenticate the key again before its scopes and limits mean anything.
+# round trip; KEYS[3]: the tenant's request counts this month (a hash: the scope's requests
+# let through, and "<scope>:limited" those refused); ARGV[1]: capacity (= requests per minute);
+# ARGV[2]: the scope; ARGV[3], optional: the epoch the caller's cached key was authenticated
+# under. When it is no longer current nothing is spent or counted: the caller must
+# authenticate the key again before its scopes and limits mean anything.
 # Refill is continuous at capacity / 60 000 tokens per millisecond.
 # Returns {allowed (0/1), milliseconds until one token is available, epoch, stale (0/1)}.
 _TOKEN_BUCKET = """
@@ -34,7 +36,7 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ''
 end
-if ARGV[2] ~= nil and ARGV[2] ~= epoch then
+if ARGV[3] ~= nil and ARGV[3] ~= epoch then
   return {0, 0, epoch, 1}
 end
 local capacity = tonumber(ARGV[1])
@@ -59,10 +61,28 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], 61000)
+if allowed == 1 then
+  redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+else
+  redis.call('HINCRBY', KEYS[3], ARGV[2] .. ':limited', 1)
+end
+redis.call('EXPIRE', KEYS[3], 34560000)
 return {allowed, wait_ms, epoch, 0}
 """
 
 WARN_EVERY_SECONDS = 60.0
+
+
+def counts_key(tenant_id: str, month: str) -> str:
+    """The Redis hash of a tenant's request counts in ``month`` (``YYYY-MM``, UTC), kept 400 days."""
+    return f"usage:{tenant_id}:{month}"
+
+
+def request_counts(client: redis.Redis, tenant_id: str, month: str) -> dict[str, dict[str, int]]:
+    """The tenant's requests in ``month`` by scope: let through, and refused by the limit."""
+    raw = {k.decode(): int(v) for k, v in client.hgetall(counts_key(tenant_id, month)).items()}
+    scopes = sorted({name.split(":")[0] for name in raw})
+    return {scope: {"requests": raw.get(scope, 0), "limited": raw.get(f"{scope}:limited", 0)} for scope in scopes}
 
 
 @dataclass(frozen=True)
@@ -96,9 +116,14 @@ class RateLimiter:
         epoch is no longer current: the decision is then ``stale``. When Redis cannot be
         reached the request is allowed and the decision's ``auth_epoch`` is None.
         """
-        args = [per_minute] if epoch is None else [per_minute, epoch]
+        args = [per_minute, scope] if epoch is None else [per_minute, scope, epoch]
+        keys = [
+            f"ratelimit:{tenant_id}:{scope}",
+            EPOCH_KEY,
+            counts_key(tenant_id, time.strftime("%Y-%m", time.gmtime())),
+        ]
         try:
-            allowed, wait_ms, current, stale = self._spend(f"ratelimit:{tenant_id}:{scope}", args)
+            allowed, wait_ms, current, stale = self._spend(keys, args)
         except redis.RedisError as exc:
             self._warn_unavailable(exc)
             return Decision(allowed=True, retry_after=0)
@@ -109,7 +134,7 @@ class RateLimiter:
             return Decision(allowed=True, retry_after=0, auth_epoch=current)
         return Decision(allowed=False, retry_after=max(1, math.ceil(int(wait_ms) / 1000)), auth_epoch=current)
 
-    def _spend(self, bucket: str, args: list) -> list:
+    def _spend(self, keys: list[str], args: list) -> list:
         """The script's reply, by EVALSHA on a pooled connection. Every authenticated request
         runs this; redis-py's command path around it (retry wrapper, observability hooks,
         reply callbacks) cost ~100 µs of CPU per call, most of the course read's Python time
@@ -117,7 +142,7 @@ class RateLimiter:
         pool = self._client.connection_pool
         connection = pool.get_connection()
         try:
-            connection.send_command("EVALSHA", self._script.sha, 2, bucket, EPOCH_KEY, *args)
+            connection.send_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
             return connection.read_response()
         except redis.exceptions.NoScriptError:
             pass  # a Redis that restarted has forgotten the script: load it, below
@@ -126,7 +151,7 @@ class RateLimiter:
             raise
         finally:
             pool.release(connection)
-        return self._script(keys=[bucket, EPOCH_KEY], args=args)
+        return self._script(keys=keys, args=args)
 
     def _warn_unavailable(self, exc: redis.RedisError) -> None:
         with self._lock:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import socket
+from decimal import Decimal
 
+import redis
 from psycopg_pool import ConnectionPool
 
 from libs.access.scopes import PREP_ONLY, PREP_OR_CHECK
 from libs.http.routing import API_PREFIX, Route
+from libs.platform.settings import Settings
 from libs.platform.storage import Storage
 from libs.sources.pinned_http import Resolver
-from services.courses import schemas, webhooks
+from services.courses import schemas, usage, webhooks
 from services.courses import structure_edits as edits
 from services.courses.course_changes import CourseChanges
 from services.courses.document import DocumentCache
@@ -21,8 +24,9 @@ from services.courses.resources import (
     LessonItem,
     SlideMapping,
 )
+from services.courses.usage import Usage
 
-SCHEMAS = {**schemas.SCHEMAS, **webhooks.SCHEMAS}  # read by services.openapi
+SCHEMAS = {**schemas.SCHEMAS, **usage.SCHEMAS, **webhooks.SCHEMAS}  # read by services.openapi
 
 COURSE = API_PREFIX + "/courses/{course_id:uuid}"
 # the author's edits of the structure: prep, like every other write of a course
@@ -36,7 +40,8 @@ def routes(
     cache: DocumentCache | None = None,
     changes: CourseChanges | None = None,
     *,
-    allow_private_webhooks: bool = False,
+    settings: Settings | None = None,
+    redis_client: redis.Redis | None = None,
     resolver: Resolver = socket.getaddrinfo,
 ) -> list[Route]:
     """The route table; built without connections it serves only to describe the API."""
@@ -73,5 +78,10 @@ def routes(
         Route(COURSE + "/exercises/{exercise_id:uuid}", edits.item("exercises")(pool, cache), EDIT),
         Route(COURSE + "/slide-mapping", SlideMapping(pool), {"POST": PREP_ONLY, "GET": PREP_ONLY}),
         Route("/api/v1/reports/cost", CostReport(pool), {"GET": PREP_OR_CHECK}),
-        *webhooks.routes(pool, allow_private=allow_private_webhooks, resolver=resolver),
+        Route(
+            "/api/v1/usage",
+            Usage(pool, redis_client, settings.llm_monthly_budget_usd if settings else Decimal(0)),
+            {"GET": PREP_OR_CHECK},
+        ),
+        *webhooks.routes(pool, allow_private=bool(settings and settings.webhook_allow_private), resolver=resolver),
     ]
