@@ -58,6 +58,8 @@ PURPOSE = {
     "ANTHROPIC_BASE_URL": "Anthropic through a proxy (no `/v1` at the end)",
     "LLM_TIMEOUT_SECONDS": "seconds one LLM request may take",
     "LLM_MAX_ATTEMPTS": "attempts per model on timeouts, 429 and 5xx",
+    "LLM_MONTHLY_BUDGET_USD": "a tenant's LLM spend per calendar month (UTC) unless `make set-budget` set its own; 0: none",
+    "LLM_RUN_LIMIT_USD": "the estimated cost one structure run may have (refused with the estimate past it); 0: none",
     "TRANSCRIPTION_MODEL": "speech-to-text model (OpenAI-compatible `/audio/transcriptions`)",
     "TRANSCRIPTION_MAX_BYTES": "audio is split into pieces under this many bytes",
     "WEB_MAX_BYTES": "largest web page a web material fetches",

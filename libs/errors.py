@@ -29,6 +29,11 @@ class QuotaExceeded(DomainError):
     """Storing what was asked would take the tenant past its storage quota."""
 
 
+class BudgetExceeded(DomainError):
+    """LLM work the tenant's budget does not cover: this month's spend reached its limit, or a
+    run's estimated cost passes the per-run limit. ``details`` carry the figures."""
+
+
 class Unavailable(DomainError):
     """A dependency (S3, …) failed; the client may retry later."""
 

@@ -15,7 +15,7 @@ import falcon
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from libs.errors import Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Stale, Unavailable
+from libs.errors import BudgetExceeded, Conflict, DomainError, Invalid, NotFound, QuotaExceeded, Stale, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,11 @@ def _quota_exceeded(req: falcon.Request, resp: falcon.Response, ex: QuotaExceede
     # failed, be counted as such by monitoring, and be retried by clients and proxies that
     # retry server errors, each retry refused again.
     raise Detailed(falcon.HTTP_413, "Storage quota exceeded", ex)
+
+
+def _budget_exceeded(req: falcon.Request, resp: falcon.Response, ex: BudgetExceeded, params: Any) -> None:
+    # 402: the request is fine and the service is well; the tenant's money is what is missing
+    raise Detailed(falcon.HTTP_402, "LLM budget exceeded", ex)
 
 
 def _stale(req: falcon.Request, resp: falcon.Response, ex: Stale, params: Any) -> None:
@@ -99,6 +104,7 @@ def install_error_handling(app: falcon.App) -> None:
     app.add_error_handler(NotFound, _not_found)
     app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(QuotaExceeded, _quota_exceeded)
+    app.add_error_handler(BudgetExceeded, _budget_exceeded)
     app.add_error_handler(Invalid, _invalid)
     app.add_error_handler(Stale, _stale)
     app.add_error_handler(Unavailable, _unavailable)

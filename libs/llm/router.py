@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 
 import jsonschema
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
-from libs.llm import calls
+from libs.llm import budget, calls
 from libs.llm.errors import AllModelsFailed, Failure, NoProviderConfigured, ProviderError
 from libs.llm.providers import (
     CONFIGURATION_VARIABLES,
@@ -101,6 +101,7 @@ class LlmRouter:
         )
         self.adapters = build_adapters(settings)
         self.pool = pool
+        self.monthly_budget_usd = settings.llm_monthly_budget_usd
         self.max_attempts = settings.llm_max_attempts
         self.sleep = sleep
         self.backoff_seconds = backoff_seconds
@@ -132,6 +133,7 @@ class LlmRouter:
             raise ValueError("give messages, or system and user, not both")
         if action == EMBEDDING_ACTION:
             raise ValueError("the embedding action goes through embed()")
+        self._require_budget(tenant_id)
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)  # a broken schema is the caller's bug, not a model's
         validator = validator_class(schema)
@@ -182,6 +184,7 @@ class LlmRouter:
     ) -> Embeddings:
         """Embed ``texts`` through the ``embedding`` action's chain (OpenAI-compatible
         ``/embeddings``); every vector comes from one model, or the model failed."""
+        self._require_budget(tenant_id)
         context = _Context(tenant_id, job_id, EMBEDDING_ACTION, prompt_version)
 
         def attempt(model: Model, adapter: Any, chain: str) -> Embeddings:
@@ -210,6 +213,17 @@ class LlmRouter:
         return self._route(EMBEDDING_ACTION, strategy, attempt)
 
     # --- the chain, retries and the call log --------------------------------------------------
+
+    def _require_budget(self, tenant_id: str | None) -> None:
+        """:class:`BudgetExceeded` once the tenant's spend this month reached its limit: checked
+        before every call, so a job that passes its budget stops after the call that did."""
+        if tenant_id is None:
+            return
+        try:
+            with self.pool.connection() as conn:
+                budget.require_room(conn, tenant_id, self.monthly_budget_usd)
+        except (psycopg.Error, PoolTimeout) as exc:  # every call is still recorded and counted
+            log.warning("could not read the LLM budget of tenant %s, calling anyway: %s", tenant_id, exc)
 
     def _route(self, action: str, strategy: str, attempt: Callable[[Model, Any, str], T]) -> T:
         if strategy not in STRATEGIES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -66,6 +67,10 @@ class Settings:
     openai_embedding_model: str | None = None
     llm_timeout_seconds: int = 120
     llm_max_attempts: int = 3
+    # a tenant's LLM spend per calendar month (UTC) unless the admin CLI set its own, and the
+    # estimated cost one structure run may have; 0: no limit
+    llm_monthly_budget_usd: Decimal = Decimal(0)
+    llm_run_limit_usd: Decimal = Decimal(10)
     # speech to text through an OpenAI-compatible /audio/transcriptions endpoint
     transcription_model: str = "whisper-1"
     transcription_max_bytes: int = 24 * 1024**2  # OpenAI refuses files over 25 MB
@@ -135,6 +140,17 @@ def _integer(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def parse_usd(raw: str) -> Decimal:
+    """An amount in USD, 0 to :data:`MAX_USD`, in whole cents (the budget settings and the admin CLI)."""
+    try:
+        value = Decimal(raw.strip())
+    except ArithmeticError:
+        raise ValueError("must be an amount in USD, e.g. 25 or 12.50") from None
+    if not value.is_finite() or not 0 <= value <= MAX_USD or value != value.quantize(Decimal("0.01")):
+        raise ValueError(f"must be an amount in USD from 0 to {MAX_USD}, in cents at most")
+    return value
+
+
 def _boolean(raw: str) -> bool:
     value = raw.strip().lower()
     if value in ("true", "1", "yes"):
@@ -165,6 +181,8 @@ def _url(*schemes: str) -> Callable[[str], str]:
 
 
 _PORT = _integer(1, 65535)
+# the largest amount in USD a budget may be (a numeric(12, 2) column holds it)
+MAX_USD = Decimal("9999999999.99")
 # the largest storage quota, the setting's and any tenant's (a bigint column holds it)
 MAX_STORAGE_QUOTA_BYTES = 2**62
 
@@ -203,6 +221,8 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("ANTHROPIC_BASE_URL", "anthropic_base_url", _url("http", "https"), False),
     ("LLM_TIMEOUT_SECONDS", "llm_timeout_seconds", _integer(1, 3600), False),
     ("LLM_MAX_ATTEMPTS", "llm_max_attempts", _integer(1, 10), False),
+    ("LLM_MONTHLY_BUDGET_USD", "llm_monthly_budget_usd", parse_usd, False),
+    ("LLM_RUN_LIMIT_USD", "llm_run_limit_usd", parse_usd, False),
     ("TRANSCRIPTION_MODEL", "transcription_model", _text, False),
     ("TRANSCRIPTION_MAX_BYTES", "transcription_max_bytes", _integer(64 * 1024, 1024**3), False),
     ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),

@@ -148,3 +148,14 @@ def count(conn: psycopg.Connection, tenant_id: str, material_id: str) -> int:
 def read_all(conn: psycopg.Connection, tenant_id: str, material_id: str) -> list[dict]:
     """The material's whole document, in order (for the ArchitectAgent's context)."""
     return page(conn, tenant_id, material_id, after=-1, limit=2**31 - 1)
+
+
+def text_sizes(conn: psycopg.Connection, tenant_id: str, material_ids: list[str]) -> list[int]:
+    """The characters of text each of the materials' documents holds (what a structure run
+    would send), in no particular order: one indexed sum per material."""
+    rows = conn.execute(
+        "SELECT coalesce(sum(length(text)), 0) FROM document_chunks"
+        " WHERE tenant_id = %s AND material_id = ANY(%s::uuid[]) GROUP BY material_id",
+        (tenant_id, material_ids),
+    ).fetchall()
+    return [int(row[0]) for row in rows]

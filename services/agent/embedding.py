@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
+from libs.errors import BudgetExceeded
 from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
@@ -36,6 +37,8 @@ class EmbedConcepts:
             return {"embedded": 0, "reason": "no embedding provider is configured"}
         except AllModelsFailed:
             raise queue.Transient("the embedding provider did not answer") from None
+        except BudgetExceeded:  # search falls back to full text for these concepts meanwhile
+            return {"embedded": 0, "reason": "this month's LLM budget is spent"}
         with self._pool.connection() as conn, conn.transaction():
             queue.hold(conn, job)
             stored = sum(

@@ -11,7 +11,7 @@ from psycopg.errors import UniqueViolation
 from psycopg_pool import ConnectionPool
 
 from libs.access.auth import tenant_of
-from libs.errors import Conflict, Invalid, NotFound
+from libs.errors import BudgetExceeded, Conflict, Invalid, NotFound
 from libs.http.openapi import Operations, error, json_content, ref
 from libs.http.pagination import POSITION_PARAMETERS, encode_position, position_page_of, position_request
 from libs.http.routing import API_PREFIX
@@ -28,6 +28,7 @@ from libs.http.validation import (
     validate,
 )
 from libs.jobs import queue
+from libs.llm import budget
 from libs.llm.providers import require_a_provider
 from libs.llm.registry import STRATEGIES
 from libs.llm.router import LlmRouter
@@ -35,6 +36,7 @@ from libs.platform.settings import Settings
 from libs.store import materials, structure
 from services.agent import documents, structure_diff, structure_versions
 from services.agent.architect import inputs
+from services.agent.architect.estimate import estimate_run
 
 STRUCTURE_REQUEST = Object(
     {
@@ -52,6 +54,26 @@ def _one_run_at_a_time() -> Conflict:
     # jobs_one_structure_run_per_course: a run and a refine of a course never overlap, and the
     # check and the insert cannot race
     return Conflict("A structure run of this course is already queued or running; follow its job.")
+
+
+def _require_spend_allowed(
+    conn: psycopg.Connection, settings: Settings, router: LlmRouter | None, tenant: str, course: str, strategy: str
+) -> None:
+    """402 when this month's LLM budget is spent, or when the run's estimated cost passes the
+    per-run limit (LLM_RUN_LIMIT_USD), with the figures."""
+    budget.require_room(conn, tenant, settings.llm_monthly_budget_usd)
+    if router is None or not settings.llm_run_limit_usd:
+        return
+    done = [m for m in materials.list_for_course(conn, tenant, course) if m["status"] == "done"]
+    sizes = documents.text_sizes(conn, tenant, [str(m["id"]) for m in done])
+    estimate = estimate_run(router, sizes, strategy=strategy, sections=len({m["section"] for m in done}) or 1)
+    if estimate.cost_usd > settings.llm_run_limit_usd:
+        raise BudgetExceeded(
+            f"This run would cost about ${estimate.cost_usd:.2f} in about {estimate.calls} model calls, more than"
+            f" the ${settings.llm_run_limit_usd:.2f} one run may cost here (LLM_RUN_LIMIT_USD); split the"
+            " materials into smaller courses or ask the operator to raise the limit.",
+            details={**estimate.as_dict(), "run_limit_usd": float(settings.llm_run_limit_usd)},
+        )
 
 
 def _queue_run(conn: psycopg.Connection, tenant: str, course: str, payload: dict, resp: falcon.Response) -> None:
@@ -124,6 +146,7 @@ class StructureRuns:
                     "content": json_content(ref("StructureUnchanged")),
                 },
                 "202": {"description": "The run is queued", "content": json_content(ref("StructureRun"))},
+                "402": error("This month's LLM budget is spent, or the run's estimated cost passes the per-run limit"),
                 "409": error("A structure run of this course is already queued or running"),
                 "503": error("No LLM provider is configured"),
             },
@@ -159,6 +182,7 @@ class StructureRuns:
                         resp.media = {**last[0], "unchanged": True}  # 200: the version that has it all
                         return
                 require_a_provider(self._settings)
+                _require_spend_allowed(conn, self._settings, self._router, tenant, course, strategy)
                 payload = {"strategy": strategy, **({"discard_edits": True} if body.get("discard_edits") else {})}
                 _queue_run(conn, tenant, course, payload, resp)
         except UniqueViolation:
@@ -309,15 +333,19 @@ class StructureRefine:
             "requestBody": {"required": True, "content": json_content(ref("RefineRequest"))},
             "responses": {
                 "202": {"description": "The refine is queued", "content": json_content(ref("StructureRun"))},
+                "402": error(
+                    "This month's LLM budget is spent, or the refine's estimated cost passes the per-run limit"
+                ),
                 "409": error("A structure run or refine of this course is already queued or running"),
                 "503": error("No LLM provider is configured"),
             },
         }
     }
 
-    def __init__(self, pool: ConnectionPool, settings: Settings) -> None:
+    def __init__(self, pool: ConnectionPool, settings: Settings, router: LlmRouter | None = None) -> None:
         self._pool = pool
         self._settings = settings
+        self._router = router
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, course_id: object) -> None:
         body = validate(json_body(req), REFINE_REQUEST)
@@ -334,8 +362,10 @@ class StructureRefine:
                         "structure: the course has no structure to refine yet; run it first", field="structure"
                     )
                 require_a_provider(self._settings)
+                strategy = body.get("strategy") or "default"
+                _require_spend_allowed(conn, self._settings, self._router, tenant, course, strategy)
                 payload = {
-                    "strategy": body.get("strategy") or "default",
+                    "strategy": strategy,
                     "refine": {"instructions": body["instructions"], **target},
                 }
                 _queue_run(conn, tenant, course, payload, resp)

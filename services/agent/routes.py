@@ -81,7 +81,7 @@ def routes(
         Route("/api/v1/jobs/{job_id:uuid}", JobItem(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/materials/{material_id:uuid}/document", MaterialDocument(pool), {"GET": PREP_OR_CHECK}),
         Route(COURSE + "/structure", StructureRuns(pool, settings, router), {"POST": PREP_ONLY}),
-        Route(COURSE + "/structure/refine", StructureRefine(pool, settings), {"POST": PREP_ONLY}),
+        Route(COURSE + "/structure/refine", StructureRefine(pool, settings, router), {"POST": PREP_ONLY}),
         Route(COURSE + "/structure/versions", StructureVersions(pool), {"GET": PREP_OR_CHECK}),
         Route(
             COURSE + "/structure/versions/{version:int(min=1,max=2147483647)}",

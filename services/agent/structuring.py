@@ -14,7 +14,7 @@ from decimal import Decimal
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from libs.errors import NotFound
+from libs.errors import BudgetExceeded, NotFound
 from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
@@ -65,6 +65,8 @@ class Structuring:
             outcome = self._refine(context, request) if request else self._run(context)
         except (NoProviderConfigured, ArchitectError) as exc:
             raise queue.Permanent(str(exc)) from None
+        except BudgetExceeded as exc:
+            raise queue.Permanent(f"the run stopped: {exc.description}") from None
         except AllModelsFailed as exc:
             # the detail (provider messages, model names) is for operators: log and llm_calls
             log.warning("structure run of job %s: %s", job.id, exc)
@@ -169,6 +171,8 @@ class Structuring:
             )
         except NoProviderConfigured:
             return "skipped: no embedding provider is configured (OPENAI_API_KEY or OPENAI_BASE_URL)", Decimal(0)
+        except BudgetExceeded:  # the structure it would have embedded is paid for: kept
+            return "skipped: this month's LLM budget is spent; concepts have no embeddings", Decimal(0)
         except AllModelsFailed as exc:
             log.warning("concept embeddings failed, the structure is kept without them: %s", exc)
             return "failed: the embedding provider did not answer; concepts have no embeddings", Decimal(0)

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import TextIO
 
 import psycopg
@@ -19,7 +20,7 @@ import redis
 from libs.access.scopes import parse_scopes
 from libs.errors import DomainError
 from libs.platform.redis_client import create_redis
-from libs.platform.settings import MAX_STORAGE_QUOTA_BYTES, Settings, SettingsError, load_settings
+from libs.platform.settings import MAX_STORAGE_QUOTA_BYTES, Settings, SettingsError, load_settings, parse_usd
 from services.auth import tenants
 
 MAX_NAME = 200
@@ -90,7 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_quota,
         help="bytes of material files it may store; 0: unlimited; default: the STORAGE_QUOTA_BYTES setting",
     )
+    spend = commands.add_parser("set-budget", help="a tenant's monthly LLM budget in USD (0: none)")
+    spend.add_argument("--tenant", required=True, type=_name)
+    spend.add_argument(
+        "--usd",
+        required=True,
+        type=_budget,
+        help="USD of LLM calls a calendar month (UTC); 0: no limit; default: the LLM_MONTHLY_BUDGET_USD setting",
+    )
     return parser
+
+
+def _budget(raw: str) -> Decimal | None:
+    if raw.strip() == "default":
+        return None
+    try:
+        return parse_usd(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _quota(raw: str) -> int | None:
@@ -153,6 +171,10 @@ def run(args: argparse.Namespace, conn: psycopg.Connection, redis_client: redis.
             tenants.set_storage_quota(conn, args.tenant, args.bytes)
             shown = {None: "the STORAGE_QUOTA_BYTES setting", 0: "unlimited"}.get(args.bytes, f"{args.bytes} bytes")
             print(f"storage quota of {args.tenant!r}: {shown}", file=out)
+        case "set-budget":
+            tenants.set_llm_budget(conn, args.tenant, args.usd)
+            shown = {None: "the LLM_MONTHLY_BUDGET_USD setting", 0: "no limit"}.get(args.usd, f"${args.usd} a month")
+            print(f"LLM budget of {args.tenant!r}: {shown}", file=out)
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import psycopg
 import redis
@@ -14,6 +15,7 @@ from libs.access.apikeys import NewKey, generate_key
 from libs.access.keycache import TTL_SECONDS as CACHE_TTL_SECONDS
 from libs.access.keycache import invalidate_cached_keys
 from libs.errors import Conflict, Invalid, NotFound
+from libs.llm import budget
 from libs.store import storage_usage
 
 log = logging.getLogger(__name__)
@@ -186,6 +188,11 @@ def forget_cached_keys(redis_client: redis.Redis) -> bool:
         )
         return False
     return True
+
+
+def set_llm_budget(conn: psycopg.Connection, name: str, usd: Decimal | None) -> None:
+    """Set the tenant's monthly LLM budget in USD (0: none; None: the setting's default)."""
+    budget.set_limit(conn, _tenant_id(conn, name), usd)
 
 
 def set_storage_quota(conn: psycopg.Connection, name: str, size: int | None) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
-from libs.errors import NotFound
+from libs.errors import BudgetExceeded, NotFound
 from libs.jobs import queue
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.router import LlmRouter
@@ -55,6 +55,8 @@ class GradeSubmission:
             )
         except NoProviderConfigured as exc:
             raise queue.Permanent(str(exc)) from None
+        except BudgetExceeded as exc:
+            raise queue.Permanent(f"not graded: {exc.description}") from None
         except AllModelsFailed as exc:
             # the detail (provider messages, model names) is for operators: log and llm_calls
             log.warning("grading job %s: %s", job.id, exc)

@@ -85,6 +85,7 @@ class Submissions:
             "responses": {
                 "201": {"description": "Graded", "content": json_content(ref("Submission"))},
                 "202": {"description": "Still grading: follow job_id", "content": json_content(ref("Submission"))},
+                "402": error("This month's LLM budget is spent"),
                 "503": error("No LLM provider is configured"),
             },
         },

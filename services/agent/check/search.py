@@ -16,6 +16,7 @@ import psycopg
 import redis
 from psycopg_pool import ConnectionPool
 
+from libs.errors import BudgetExceeded
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.registry import EMBEDDING_ACTION
 from libs.llm.router import LlmRouter
@@ -105,6 +106,8 @@ class ConceptSearch:
             found = self._router.embed(tenant_id=tenant_id, job_id=None, texts=[normalize(q)])
         except NoProviderConfigured:
             return None, "no embedding provider is configured"
+        except BudgetExceeded:
+            return None, "this month's LLM budget is spent"
         except AllModelsFailed as exc:
             log.warning("query embedding failed, searching full text: %s", exc)
             return None, "the embedding provider did not answer"

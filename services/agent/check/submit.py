@@ -24,7 +24,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from libs.errors import BudgetExceeded
 from libs.jobs import queue
+from libs.llm import budget
 from libs.llm.errors import AllModelsFailed, NoProviderConfigured
 from libs.llm.providers import require_a_provider
 from libs.llm.router import LlmRouter
@@ -65,6 +67,7 @@ class Submitter:
         with self._pool.connection() as conn, conn.transaction():
             exercise = structure.exercise(conn, tenant_id, course_id, exercise_id)
             require_a_provider(self._settings)
+            budget.require_room(conn, tenant_id, self._settings.llm_monthly_budget_usd)
             job_id = queue.enqueue(
                 conn,
                 tenant_id,
@@ -115,7 +118,7 @@ class Submitter:
                     answer=answer,
                     strategy=strategy,
                 )
-        except (AllModelsFailed, NoProviderConfigured) as exc:
+        except (AllModelsFailed, NoProviderConfigured, BudgetExceeded) as exc:
             # the job tries again at once (each failure is in llm_calls); the client follows it
             log.warning("grading submission %s in the API failed, its job will retry: %s", submission_id, exc)
             return

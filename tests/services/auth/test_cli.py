@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 
 import pytest
 
@@ -191,6 +192,23 @@ def test_set_quota_refuses_what_is_not_a_size(cli, name, size):
     cli("create-tenant", "--name", name)
     code, _, err = cli("set-quota", "--tenant", name, "--bytes", size)
     assert code == 1 and err.startswith("error: argument --bytes:") and err.count("\n") == 1
+
+
+def test_set_budget_sets_a_tenants_monthly_llm_budget_and_default_gives_it_back(cli, name, db):
+    cli("create-tenant", "--name", name)
+    limit = "SELECT llm_budget_usd FROM tenants WHERE name = %s"
+    assert cli("set-budget", "--tenant", name, "--usd", "25.50") == (0, f"LLM budget of {name!r}: $25.50 a month\n", "")
+    assert db.execute(limit, (name,)).fetchone() == (Decimal("25.50"),)
+    assert cli("set-budget", "--tenant", name, "--usd", "0")[1] == f"LLM budget of {name!r}: no limit\n"
+    assert cli("set-budget", "--tenant", name, "--usd", "default")[0] == 0
+    assert db.execute(limit, (name,)).fetchone() == (None,)
+
+
+@pytest.mark.parametrize("usd", ["-1", "lots", "1.005", "1e20", "NaN"])
+def test_set_budget_refuses_what_is_not_an_amount(cli, name, usd):
+    cli("create-tenant", "--name", name)
+    code, _, err = cli("set-budget", "--tenant", name, "--usd", usd)
+    assert code == 1 and err.startswith("error: argument --usd:") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "x" * 201, "a\x00b"])

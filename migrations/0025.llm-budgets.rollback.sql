@@ -1,0 +1,1 @@
+ALTER TABLE tenants DROP COLUMN llm_budget_usd;
