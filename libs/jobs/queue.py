@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 KINDS = ("ingest_material", "generate_structure", "grade_submission", "embed_concepts")
 STATUSES = ("queued", "running", "succeeded", "failed")
 CHANNEL = "jobs_queued"  # migrations/0007's trigger NOTIFYs it with the job's kind
+CANCEL_CHANNEL = "jobs_cancelled"  # migrations/0026's trigger: a running job's row was deleted
+# how many waiting tenants one claim tries in turn before it falls back to the oldest due job
+FAIR_TENANTS = 16
 
 # Retry delays: base · 2^(attempt-1), capped, with "equal jitter" (half fixed, half random) so
 # jobs that failed together against one outage do not all come back in the same second, and a
@@ -51,24 +54,55 @@ _COMPLETE_QUEUED = """
 UPDATE jobs SET status = 'succeeded', result = %(result)s, progress = 100, finished_at = now(), updated_at = now()
 WHERE id = %(id)s AND tenant_id = %(tenant)s AND status = 'queued'
 """
+# Fair turns: the tenants with a due job, found by a skip scan of jobs_queued_tenant_idx (one
+# probe per tenant, however long each one's backlog), the one served least recently first.
+_WAITING_TENANTS = """
+WITH RECURSIVE waiting AS (
+    (SELECT tenant_id FROM jobs
+      WHERE status = 'queued' AND run_after <= now() AND kind = ANY(%(kinds)s)
+      ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.tenant_id FROM jobs j
+             WHERE j.status = 'queued' AND j.run_after <= now() AND j.kind = ANY(%(kinds)s)
+               AND j.tenant_id > w.tenant_id
+             ORDER BY j.tenant_id LIMIT 1)
+      FROM waiting w WHERE w.tenant_id IS NOT NULL
+)
+SELECT w.tenant_id FROM waiting w LEFT JOIN job_turns t ON t.tenant_id = w.tenant_id
+ WHERE w.tenant_id IS NOT NULL
+ ORDER BY t.served_at NULLS FIRST
+ LIMIT %(tenants)s
+"""
 # One statement: the subquery locks one due row, skipping rows other workers hold, and the
-# UPDATE takes it, so two workers can never leave with the same job. A running job whose
-# lease expired is due again (its worker died), unless it has used up its attempts (see _REAP).
-_CLAIM = f"""
-UPDATE jobs SET status = 'running', locked_by = %(worker)s,
-       lease_expires_at = now() + make_interval(secs => %(lease)s), attempts = attempts + 1,
-       started_at = coalesce(started_at, now()), updated_at = now(), stage = NULL, progress = 0
-WHERE id = (
-    SELECT id FROM jobs
+# UPDATE takes it, so two workers can never leave with the same job; the tenant's turn is
+# stamped in the same statement. Of one tenant (its oldest due job), or of any: the oldest due
+# job, or a running job whose lease expired (its worker died) unless it has used up its
+# attempts (see _REAP).
+_TAKE = f"""
+WITH claimed AS (
+    UPDATE jobs SET status = 'running', locked_by = %(worker)s,
+           lease_expires_at = now() + make_interval(secs => %(lease)s), attempts = attempts + 1,
+           started_at = coalesce(started_at, now()), updated_at = now(), stage = NULL, progress = 0
+    WHERE id = ({{pick}})
+    RETURNING {_JOB}
+), turn AS (
+    INSERT INTO job_turns (tenant_id, served_at) SELECT tenant_id, clock_timestamp() FROM claimed
+    ON CONFLICT (tenant_id) DO UPDATE SET served_at = excluded.served_at
+)
+SELECT * FROM claimed
+"""  # noqa: S608 (constants only)
+_CLAIM_OF_TENANT = _TAKE.format(
+    pick="""SELECT id FROM jobs
+    WHERE tenant_id = %(tenant)s AND status = 'queued' AND run_after <= now() AND kind = ANY(%(kinds)s)
+    ORDER BY run_after, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
+)
+_CLAIM = _TAKE.format(
+    pick="""SELECT id FROM jobs
     WHERE kind = ANY(%(kinds)s)
       AND ((status = 'queued' AND run_after <= now())
            OR (status = 'running' AND lease_expires_at < now() AND attempts < max_attempts))
-    ORDER BY run_after, created_at
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    ORDER BY run_after, created_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
 )
-RETURNING {_JOB}
-"""  # noqa: S608 (constants only)
 # A job whose worker died on its last attempt (a file that kills the process every time, say)
 # is failed rather than run forever.
 _REAP = f"""
@@ -238,9 +272,17 @@ def backoff(attempts: int) -> float:
 
 
 def claim(conn: psycopg.Connection, worker_id: str, kinds: Sequence[str], lease_seconds: float) -> Job | None:
-    """Take the oldest due job of these kinds (queued and due, or running with an expired
-    lease) for ``worker_id``, holding it for ``lease_seconds``; ``None`` when none is due."""
-    row = conn.execute(_CLAIM, {"worker": worker_id, "lease": lease_seconds, "kinds": check_kinds(kinds)}).fetchone()
+    """Take a due job of these kinds for ``worker_id``, holding it for ``lease_seconds``: the
+    oldest of the tenant served least recently (round robin across tenants), else the oldest
+    due one or one whose lease expired; ``None`` when none is due."""
+    params = {"worker": worker_id, "lease": lease_seconds, "kinds": check_kinds(kinds)}
+    row = None
+    for (tenant,) in conn.execute(_WAITING_TENANTS, {**params, "tenants": FAIR_TENANTS}).fetchall():
+        row = conn.execute(_CLAIM_OF_TENANT, {**params, "tenant": tenant}).fetchone()
+        if row is not None:
+            break
+    else:  # no tenant's job free: another worker's claim took it, or only expired leases are due
+        row = conn.execute(_CLAIM, params).fetchone()
     return None if row is None else dataclasses.replace(Job._of(row), worker_id=worker_id)
 
 

@@ -69,6 +69,7 @@ SCHEMA = {
     "webhook_endpoints",
     "webhook_events",
     "webhook_deliveries",
+    "job_turns",
 }
 
 

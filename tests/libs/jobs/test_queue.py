@@ -135,3 +135,22 @@ def test_oldest_queued_age_counts_due_jobs_only(pool, db, tenant_id):
     db.execute("UPDATE jobs SET run_after = now() - interval '1 minute' WHERE id = %s", (job_id,))
     with pool.connection() as conn:
         assert queue.oldest_queued_age_seconds(conn) >= 60
+
+
+def test_claims_take_turns_between_tenants_whatever_their_backlogs(pool, db, tenant_id, other_tenant):
+    first_tenants = [queue.enqueue(db, tenant_id, KIND) for _ in range(5)]
+    with pool.connection() as conn:
+        taken = [claim_job(conn, "w", first_tenants[0])]
+        late = queue.enqueue(db, other_tenant.id, KIND)  # after a backlog of four
+        taken += [queue.claim(conn, "w", [KIND], 30) for _ in range(3)]
+    db.execute("DELETE FROM jobs WHERE tenant_id = %s", (other_tenant.id,))
+    # the other tenant was served least recently (never): its one job comes next, not fifth
+    assert [job.id for job in taken] == [first_tenants[0], late, first_tenants[1], first_tenants[2]]
+
+
+def test_within_a_tenant_jobs_go_by_due_time(pool, db, tenant_id):
+    later = queue.enqueue(db, tenant_id, KIND)
+    earlier = queue.enqueue(db, tenant_id, KIND)
+    db.execute("UPDATE jobs SET run_after = now() - interval '1 minute' WHERE id = %s", (earlier,))
+    with pool.connection() as conn:
+        assert [claim_job(conn, "w", earlier).id, queue.claim(conn, "w", [KIND], 30).id] == [earlier, later]
