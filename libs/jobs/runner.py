@@ -13,6 +13,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from libs.jobs.queue import (
+    CANCEL_CHANNEL,
     CHANNEL,
     UNEXPECTED,
     WORKER_STOPPED,
@@ -146,6 +147,40 @@ class Worker:
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._on_failed = on_failed
+        # the jobs this process runs now, so a cancellation reaches the one it names
+        self._running: dict[str, Progress] = {}
+        self._running_lock = threading.Lock()
+
+    def run_many(self, stop: threading.Event, jobs_at_once: int) -> None:
+        """Run up to ``jobs_at_once`` jobs side by side (a thread each, so one long job does not
+        hold every small one) until ``stop`` is set, and stop a running job within a second of
+        its row being deleted (its material or course was)."""
+        threads = [
+            threading.Thread(target=self.run, args=(stop,), name=f"jobs-{n}", daemon=True) for n in range(jobs_at_once)
+        ]
+        threads.append(threading.Thread(target=self.watch_cancellations, args=(stop,), name="cancel", daemon=True))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def watch_cancellations(self, stop: threading.Event) -> None:
+        """LISTEN for deleted running jobs until ``stop``; one of ours is told to stop (its
+        handler sees it at its next progress report; a material's reader is killed)."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as listener:
+                    listener.execute(f"LISTEN {CANCEL_CHANNEL}")
+                    while not stop.is_set():
+                        for notice in listener.notifies(timeout=self.stop_check_seconds, stop_after=1):
+                            with self._running_lock:
+                                progress = self._running.get(notice.payload)
+                            if progress is not None:
+                                log.info("job %s was deleted while it ran; stopping it", notice.payload)
+                                progress.lost.set()
+            except psycopg.Error as exc:
+                log.warning("worker %s: cannot hear cancellations, retry in 1 s: %s", self.worker_id, exc)
+                stop.wait(1)
 
     def run(self, stop: threading.Event) -> None:
         """Run jobs until ``stop`` is set (seen within :attr:`stop_check_seconds` when idle; a
@@ -210,6 +245,15 @@ class Worker:
 
     def _execute(self, job: Job) -> None:
         progress = Progress(self._pool, job.id, self.worker_id)
+        with self._running_lock:
+            self._running[job.id] = progress
+        try:
+            self._execute_with(job, progress)
+        finally:
+            with self._running_lock:
+                self._running.pop(job.id, None)
+
+    def _execute_with(self, job: Job, progress: Progress) -> None:
         result: dict = {}
         error: str | None = None
         retry = False
@@ -220,7 +264,7 @@ class Worker:
                     result = {}
                 json.dumps(result)  # a result the table cannot store is the handler's bug, found here
             except LeaseLost:
-                log.warning("job %s was taken over by another worker; this run stops here", job.id)
+                log.warning("job %s was taken over by another worker, or deleted; this run stops here", job.id)
                 return
             except Permanent as exc:
                 error = str(exc) or "the job cannot be done"

@@ -79,6 +79,8 @@ class Settings:
     web_timeout_seconds: int = 15
     # how long POST …/submissions waits for its grade before answering 202 with a job
     grading_wait_seconds: int = 20
+    # jobs one agent worker process runs side by side
+    worker_concurrency: int = 2
     # webhooks: plain HTTP and private addresses allowed (local receivers, tests; never in
     # production), the CA bundle deliveries trust (None: the system's), one attempt's timeout,
     # and how many deliveries a worker sends at once (0: this worker sends none)
@@ -228,6 +230,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("WEB_MAX_BYTES", "web_max_bytes", _integer(1024, 1024**3), False),
     ("WEB_TIMEOUT_SECONDS", "web_timeout_seconds", _integer(1, 300), False),
     ("GRADING_WAIT_SECONDS", "grading_wait_seconds", _integer(0, 120), False),
+    ("WORKER_CONCURRENCY", "worker_concurrency", _integer(1, 32), False),
     ("WEBHOOK_ALLOW_PRIVATE", "webhook_allow_private", _boolean, False),
     ("WEBHOOK_CA_BUNDLE", "webhook_ca_bundle", _text, False),
     ("WEBHOOK_TIMEOUT_SECONDS", "webhook_timeout_seconds", _integer(1, 60), False),

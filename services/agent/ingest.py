@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -52,6 +53,8 @@ class Ingestion:
             materials.set_status(conn, tenant, material_id, "processing")
         try:
             chunks = self._extract(material, progress)
+        except isolation.Cancelled:
+            raise queue.LeaseLost(f"the material of job {job.id} was deleted while it was read") from None
         except UnreadableMaterial as exc:
             raise queue.Permanent(str(exc)) from None
         except SourceUnavailable as exc:
@@ -76,7 +79,9 @@ class Ingestion:
             from services.agent.processors import web
 
             progress("fetching", 20)
-            return isolation.read(web.fetch_page, material["source_url"], self._settings, seconds=seconds)
+            return isolation.read(
+                web.fetch_page, material["source_url"], self._settings, seconds=seconds, cancel=_cancel_of(progress)
+            )
         with tempfile.TemporaryDirectory(prefix="ingest-") as workdir:
             # streamed to disk by boto3 in parts: a 1 GiB video never sits in memory
             path = Path(workdir) / material_objects.safe_name(material["filename"] or "file")
@@ -92,6 +97,7 @@ class Ingestion:
                 path,
                 transcribe=partial(transcription.transcribe, settings=self._settings),
                 seconds=seconds,
+                cancel=_cancel_of(progress),
             )
 
     def failed(self, job: queue.Job, message: str) -> None:
@@ -103,6 +109,11 @@ class Ingestion:
         with self._pool.connection() as conn, contextlib.suppress(NotFound), conn.transaction():
             materials.set_status(conn, job.tenant_id, material_id, "error", message)
             _emit(conn, job, material_id, "material.failed", error=message)
+
+
+def _cancel_of(progress: Callable[[str, int], None]) -> threading.Event | None:
+    """The runner's signal that the job was called off (its Progress's ``lost``), if any."""
+    return getattr(progress, "lost", None)
 
 
 def _emit(conn: psycopg.Connection, job: queue.Job, material_id: str, event_type: str, **outcome: object) -> None:

@@ -30,7 +30,10 @@ def main() -> int:
     """Run until SIGTERM or SIGINT; the job in hand finishes or its lease lapses to another worker."""
     settings = settings_or_exit(os.environ)
     configure_logging(settings, "agent-worker")
-    pool = create_pool(settings, name="agent-worker", max_size=6 + settings.webhook_senders)
+    # per job: its handler, its lease keeper and its progress; then the senders and the listeners
+    pool = create_pool(
+        settings, name="agent-worker", max_size=3 * settings.worker_concurrency + settings.webhook_senders + 2
+    )
     pool.open(wait=True, timeout=30)
     storage = create_storage(settings)
     ingestion = Ingestion(settings, pool, storage)
@@ -73,7 +76,7 @@ def main() -> int:
         senders.start()
     log.info("worker started")
     try:
-        worker.run(stop)
+        worker.run_many(stop, settings.worker_concurrency)
     finally:
         if senders is not None:
             senders.join(timeout=2 * settings.webhook_timeout_seconds + 5)

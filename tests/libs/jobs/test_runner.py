@@ -266,3 +266,54 @@ def test_a_run_that_lost_its_job_can_neither_hold_it_nor_report_progress(pool, d
     progress.lost.set()  # what the lease keeper does when a renewal finds the job gone
     with pytest.raises(queue.LeaseLost):
         progress("structuring", 60)
+
+
+def test_a_worker_runs_jobs_side_by_side(settings, pool, db, tenant_id):
+    started: list[str] = []
+    both_started = threading.Event()
+
+    def long(job: Job, progress: Progress) -> dict:
+        started.append(job.id)
+        if len(started) == 2:
+            both_started.set()
+        assert both_started.wait(10), "the second job did not start while the first ran"
+        return {}
+
+    ids = [queue.enqueue(db, tenant_id, KIND) for _ in range(2)]
+    worker = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, long)}, worker_id="two-at-once")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_many, args=(stop, 2), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: all(row(db, job_id)["status"] == "succeeded" for job_id in ids))
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert sorted(started) == sorted(ids)
+
+
+def test_a_running_job_whose_row_is_deleted_stops_within_a_second(settings, pool, db, tenant_id):
+    stopped_at: list[float] = []
+
+    def endless(job: Job, progress: Progress) -> dict:
+        try:
+            while True:
+                progress("working", 1)
+                time.sleep(0.05)
+        finally:
+            stopped_at.append(time.monotonic())
+
+    job_id = queue.enqueue(db, tenant_id, KIND)
+    worker = Worker(pool, settings.postgres_conninfo, {KIND: only_for(tenant_id, endless)}, worker_id="cancelled")
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_many, args=(stop, 1), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: row(db, job_id)["status"] == "running")
+        deleted_at = time.monotonic()
+        db.execute("DELETE FROM jobs WHERE id = %s", (job_id,))  # as a deleted material's cascade does
+        wait_for(lambda: stopped_at, timeout=5)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert stopped_at[0] - deleted_at < 1.5

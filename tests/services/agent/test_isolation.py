@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +130,12 @@ def test_a_worker_killed_mid_read_leaves_no_fork_server_or_reader_behind():
     while any(map(_alive, left)) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [pid for pid in left if _alive(pid)]
+
+
+def test_a_reading_called_off_ends_its_child_within_a_second():
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.monotonic()
+    with pytest.raises(isolation.Cancelled):
+        isolation.read(slow, seconds=30, cancel=cancel)
+    assert time.monotonic() - started < 1.5
