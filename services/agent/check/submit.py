@@ -42,6 +42,35 @@ MAX_ATTEMPTS = 3
 # to the worker. gunicorn's request threads for the agent should exceed it by the reads'
 # share (search, progress, jobs): each synchronous submission holds one for up to the wait.
 GRADING_THREADS = 32
+# Submissions one API process lets wait for their grade at once, per tenant and in all (of the
+# agent's 32 request threads, libs/platform/gunicorn_config.py): past either a submission
+# answers 202 at once with its job made due, and a worker grades it. So a tenant sending
+# answers in bulk holds at most a few request threads, never the ones other tenants' reads need.
+WAITING_PER_TENANT = 4
+WAITING_IN_ALL = 16
+
+
+class _Waiting:
+    """Counts the requests waiting for a grade, by tenant."""
+
+    def __init__(self, per_tenant: int, in_all: int) -> None:
+        self._per_tenant, self._in_all = per_tenant, in_all
+        self._lock = threading.Lock()
+        self._by_tenant: dict[str, int] = {}
+
+    def enter(self, tenant_id: str) -> bool:
+        """Take a place for one more waiting request of the tenant; ``False`` when full."""
+        with self._lock:
+            if sum(self._by_tenant.values()) >= self._in_all or self._by_tenant.get(tenant_id, 0) >= self._per_tenant:
+                return False
+            self._by_tenant[tenant_id] = self._by_tenant.get(tenant_id, 0) + 1
+            return True
+
+    def leave(self, tenant_id: str) -> None:
+        with self._lock:
+            self._by_tenant[tenant_id] -= 1
+            if not self._by_tenant[tenant_id]:
+                del self._by_tenant[tenant_id]
 
 
 class Submitter:
@@ -55,6 +84,7 @@ class Submitter:
         # what the API may still spend on a grade after the wait, before a worker takes over
         self._hold_back = self._wait + settings.llm_timeout_seconds
         self._executor = ThreadPoolExecutor(max_workers=GRADING_THREADS, thread_name_prefix="grading")
+        self._waiting = _Waiting(WAITING_PER_TENANT, WAITING_IN_ALL)
 
     def submit(
         self, tenant_id: str, course_id: str, exercise_id: str, student_id: str, answer: str, strategy: str
@@ -87,12 +117,19 @@ class Submitter:
                 answer=answer,
                 job_id=job_id,
             )
-        start_by = time.monotonic() + self._wait
-        work = self._executor.submit(
-            self._grade, tenant_id, submission_id, job_id, exercise, answer, strategy, start_by
-        )
-        with contextlib.suppress(FutureTimeout):  # past the wait: 202, the grade lands when ready
-            work.result(timeout=self._wait)
+        if not self._waiting.enter(tenant_id):  # 202 now: the worker grades it, due at once
+            with self._pool.connection() as conn:
+                queue.postpone(conn, tenant_id, job_id, 0)
+                return submissions.get(conn, tenant_id, submission_id)
+        try:
+            start_by = time.monotonic() + self._wait
+            work = self._executor.submit(
+                self._grade, tenant_id, submission_id, job_id, exercise, answer, strategy, start_by
+            )
+            with contextlib.suppress(FutureTimeout):  # past the wait: 202, the grade lands when ready
+                work.result(timeout=self._wait)
+        finally:
+            self._waiting.leave(tenant_id)
         with self._pool.connection() as conn:
             return submissions.get(conn, tenant_id, submission_id)
 

@@ -12,7 +12,7 @@ import pytest
 from libs.jobs import queue
 from libs.llm.registry import load_registry
 from libs.llm.router import LlmRouter
-from services.agent.check import grading, submissions
+from services.agent.check import grading, submissions, submit
 from services.agent.check.job import GradeSubmission
 from services.agent.check.submit import Submitter
 from tests.conftest import hold_job
@@ -286,3 +286,32 @@ def test_the_repositorys_registry_has_homework_check_chains_for_every_strategy()
     registry = load_registry()
     for strategy in ("default", "quality", "budget"):
         assert registry.chain(grading.ACTION, strategy), strategy
+
+
+def test_past_its_waiting_places_a_tenants_submission_is_202_at_once_and_a_worker_grades_it(
+    pool, settings, db, tenant, other_tenant, course, exercise
+):
+    submitter = Submitter(pool, LlmRouter(settings, load_registry(), pool), settings)
+    for _ in range(submit.WAITING_PER_TENANT):  # the tenant's places are all taken
+        assert submitter._waiting.enter(tenant.id)
+    started = time.monotonic()
+    bulk = submitter.submit(tenant.id, course, exercise, "s", f"{fakes.GRADE_WRONG} bulk", "default")
+    assert bulk["status"] == "grading" and time.monotonic() - started < 2
+    due = db.execute("SELECT run_after <= now() FROM jobs WHERE id = %s", (bulk["job_id"],)).fetchone()[0]
+    assert due  # the worker's now, not after the API's hold
+    # another tenant still waits for its grade in the request
+    other_course = course_with_structure(db, other_tenant.id)
+    other = submitter.submit(
+        other_tenant.id, other_course, exercise_ids(db, other_tenant.id, other_course)[0], "t", "x = 1", "default"
+    )
+    assert other["status"] == "graded"
+    later = wait_for(lambda: submissions.get(db, tenant.id, bulk["id"]), lambda s: s["status"] != "grading")
+    assert (later["status"], later["score"]) == ("graded", fakes.WRONG_SCORE)
+
+
+def test_the_waiting_places_are_capped_in_all_too():
+    places = submit._Waiting(per_tenant=2, in_all=3)
+    assert [places.enter("a"), places.enter("a"), places.enter("a")] == [True, True, False]
+    assert [places.enter("b"), places.enter("c")] == [True, False]
+    places.leave("a")
+    assert places.enter("c")
