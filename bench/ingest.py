@@ -41,6 +41,8 @@ MARKER = "bench_ingest"
 LATENCY_JOBS = int(os.environ.get("BENCH_INGEST_LATENCY_JOBS", "200"))
 LATENCY_WARMUP = 10
 THROUGHPUT_JOBS = int(os.environ.get("BENCH_INGEST_THROUGHPUT_JOBS", "2000"))
+FAIRNESS_BACKLOG = int(os.environ.get("BENCH_INGEST_FAIRNESS_BACKLOG", "1000"))
+FAIRNESS_LONG_SECONDS = 5.0
 INGEST_TIMEOUT = float(os.environ.get("BENCH_INGEST_TIMEOUT", "300"))
 TARGET_P50_MS = 50.0
 TARGET_PEAK_MIB = 256.0
@@ -118,6 +120,7 @@ def noop_worker() -> int:
     def handler(job: queue.Job, progress: Callable[[str, int], None]) -> dict:
         if not job.payload.get(MARKER):  # main() refuses to start while such jobs exist
             print(f"took a job that is not the benchmark's: {job.id}", flush=True)
+        time.sleep(job.payload.get("sleep", 0))  # the fairness phase's one long job
         return {}
 
     worker = runner.Worker(
@@ -135,6 +138,45 @@ def noop_worker() -> int:
 
 
 # --- the benchmark's rows -----------------------------------------------------------------
+
+
+def fairness(conn: psycopg.Connection, tenant_a: str, tenant_b: str) -> dict[str, float]:
+    """Tenant A queues one long job and a backlog of no-op jobs; then tenant B queues one. How
+    long B's job waited to start, and how many of A's jobs started before it (first in, first
+    out would be A's whole backlog)."""
+    with conn.transaction():
+        queue.enqueue(
+            conn, tenant_a, NOOP_KIND, payload={MARKER: True, "phase": "fairness", "sleep": FAIRNESS_LONG_SECONDS}
+        )
+        for _ in range(FAIRNESS_BACKLOG):
+            queue.enqueue(conn, tenant_a, NOOP_KIND, payload={MARKER: True, "phase": "fairness"})
+    time.sleep(0.1)  # the workers are into A's backlog
+    with conn.transaction():
+        b_job = _enqueue_noop(conn, tenant_b, "fairness")
+    _wait(lambda: _status(conn, b_job) == "succeeded", 60, "tenant B's job")
+    waited_ms, committed_at, started_at = conn.execute(
+        "SELECT extract(epoch FROM started_at - (payload->>'committing_at')::timestamptz) * 1000,"
+        " (payload->>'committing_at')::timestamptz, started_at FROM jobs WHERE id = %s",
+        (b_job,),
+    ).fetchone()
+    ahead, left = conn.execute(
+        "SELECT count(*) FILTER (WHERE started_at > %s AND started_at < %s),"
+        " count(*) FILTER (WHERE started_at IS NULL OR started_at > %s)"
+        " FROM jobs WHERE tenant_id = %s AND payload->>'phase' = 'fairness'",
+        (committed_at, started_at, started_at, tenant_a),
+    ).fetchone()
+    _wait(
+        lambda: (
+            conn.execute(
+                "SELECT count(*) FROM jobs WHERE tenant_id = %s AND status <> 'succeeded'", (tenant_a,)
+            ).fetchone()[0]
+            == 0
+        ),
+        120,
+        "tenant A's backlog",
+        interval=0.1,
+    )
+    return {"waited_ms": float(waited_ms), "ahead": ahead, "left": left}
 
 
 def _wait(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.005) -> None:
@@ -533,11 +575,27 @@ def run(env: dict[str, str], settings: Settings, workdir: Path) -> int:
                     f"  {THROUGHPUT_JOBS / seconds:.0f} jobs/s ({seconds:.2f} s, commit → last finished_at); "
                     f"per worker: {', '.join(str(n) for n in sorted(split.values(), reverse=True))}"
                 )
+                conn.execute("DELETE FROM jobs WHERE tenant_id = %s", (tenant_id,))
+
+                # 3. fairness: another tenant's job behind one tenant's backlog and long job
+                other_id = tenants.create_tenant(conn, f"{name}-b")
+                try:
+                    fair = fairness(conn, tenant_id, other_id)
+                finally:
+                    conn.execute("DELETE FROM tenants WHERE id = %s", (other_id,))
+                print(
+                    f"\nfairness (two workers; tenant A queues one {FAIRNESS_LONG_SECONDS:.0f} s job and"
+                    f" {FAIRNESS_BACKLOG} no-op jobs, then tenant B one):"
+                )
+                print(
+                    f"  B's job started {fair['waited_ms']:.1f} ms after its commit, after {fair['ahead']} of A's jobs"
+                    f" ({fair['left']} of A's were still waiting: first in, first out would have run them all first)"
+                )
                 for child in children:
                     child.stop()
                 conn.execute("DELETE FROM jobs WHERE tenant_id = %s", (tenant_id,))
 
-                # 3. real inputs, each through a fresh ingestion worker
+                # 4. real inputs, each through a fresh ingestion worker
                 rows = []
                 for spec in INPUTS:
                     rows.append(ingest_one(conn, storage, env, workdir, tenant_id, course_id, spec, keys))
@@ -556,7 +614,7 @@ def run(env: dict[str, str], settings: Settings, workdir: Path) -> int:
                         f"{row['seconds']:>7.2f} {row['idle']:>8.1f} {row['peak']:>8.1f}"
                     )
 
-                # 4. hostile inputs: refused within bounds, each saying which
+                # 5. hostile inputs: refused within bounds, each saying which
                 hostile = [
                     ingest_one(conn, storage, env, workdir, tenant_id, course_id, spec, keys, hostile=True)
                     for spec in HOSTILE
@@ -574,7 +632,7 @@ def run(env: dict[str, str], settings: Settings, workdir: Path) -> int:
                         + outcome
                     )
 
-            # 5. against the targets
+            # 6. against the targets
             worst = max(row["peak"] for row in rows + hostile)
             print("\ntargets:")
             print(

@@ -45,7 +45,7 @@ from devstack.seed import made_up_structure
 from devstack.stack import read_env_file
 from libs.llm.registry import EMBEDDING_ACTION, load_registry
 from libs.platform.redis_client import create_redis
-from libs.platform.settings import Settings, passed_overrides, load_settings
+from libs.platform.settings import Settings, load_settings, passed_overrides
 from libs.store import concept_search, structure
 from services.agent.check import submissions
 from services.agent.check.search import cache_key

@@ -20,7 +20,7 @@ import requests
 from devstack.__main__ import ENV_FILE
 from devstack.stack import read_env_file
 from libs.llm.providers import any_provider_configured
-from libs.platform.settings import passed_overrides, load_settings
+from libs.platform.settings import load_settings, passed_overrides
 from services.auth import tenants
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
