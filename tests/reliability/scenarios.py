@@ -27,11 +27,13 @@ SCENARIOS = [
     Scenario("bad-input", bad_input, in_make_test=False),
     Scenario("isolation", isolation, in_make_test=True),
     Scenario("rate-limit", rate_limit, in_make_test=True),
-    Scenario("postgres-stopped", postgres_stopped, in_make_test=True),
+    # PostgreSQL and S3 stopped: 13 and 15 s each; in make test, tests/e2e/test_recovery.py stops
+    # PostgreSQL (and Redis) in small, and tests/services/uploads/test_failures.py stops S3 mid-upload
+    Scenario("postgres-stopped", postgres_stopped, in_make_test=False),
     Scenario("redis-stopped", redis_stopped, in_make_test=True),
-    # 11-15 s against the test stack: S3's restart is ~3 s (a 1 s election timeout), and the
-    # uploads service's janitor aborts the cut uploads within a second of S3's return
-    Scenario("s3-stopped", s3_stopped, in_make_test=True),
+    # S3's restart is ~3 s (a 1 s election timeout), and the uploads service's janitor aborts
+    # the cut uploads within a second of S3's return
+    Scenario("s3-stopped", s3_stopped, in_make_test=False),
     Scenario("worker-killed", worker_kill, in_make_test=True),
     Scenario("gunicorn-worker-killed", gunicorn_worker_killed, in_make_test=True),
     Scenario("slow-clients", slow_clients, in_make_test=False),
