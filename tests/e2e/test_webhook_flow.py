@@ -5,13 +5,13 @@ verifies with the ``standardwebhooks`` library as the README shows."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from libs.webhooks.sender import Sender
+from tests.e2e.test_ingestion import settled, upload
 from tests.e2e.test_structure_flow import job_when, new_course
 from tests.fakes import course_model as fakes
 from tests.fakes.webhook_receiver import Receiver, webhook_receiver
@@ -22,31 +22,6 @@ from tests.services.agent.check_helpers import exercise_ids
 def receiver(tmp_path) -> Receiver:
     with webhook_receiver(tmp_path) as server:
         yield server
-
-
-def settled(course_url: str, owner: dict, material_id: str) -> str:
-    deadline = time.monotonic() + 60
-    while (
-        status := requests.get(f"{course_url}/materials/{material_id}", headers=owner, timeout=10).json()["status"]
-    ) not in (
-        "done",
-        "error",
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    return status
-
-
-def upload(course_url: str, owner: dict, name: str, content: bytes, source_type: str) -> str:
-    answer = requests.post(
-        f"{course_url}/materials",
-        headers=owner,
-        data={"source_type": source_type},
-        files={"file": (name, content)},
-        timeout=30,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["id"]
 
 
 def test_a_courses_life_reaches_a_receiver_signed_and_in_order(stack, db, tenant, settings, pool, receiver):
@@ -67,9 +42,10 @@ def test_a_courses_life_reaches_a_receiver_signed_and_in_order(stack, db, tenant
     try:
         course_url = new_course(stack, owner)
         course_id = course_url.rsplit("/", 1)[1]
-        good = upload(course_url, owner, "intro.md", b"# Loops\n\nA for loop repeats a block for each item.\n", "text")
-        bad = upload(course_url, owner, "slides.pdf", b"%PDF-1.7 not really a PDF", "presentation")
-        assert (settled(course_url, owner, good), settled(course_url, owner, bad)) == ("done", "error")
+        good = upload(course_url, owner, "text", "intro.md", b"# Loops\n\nA for loop repeats a block for each item.\n")
+        bad = upload(course_url, owner, "presentation", "slides.pdf", b"%PDF-1.7 not really a PDF")
+        assert [settled(course_url, owner, m)["status"] for m in (good, bad)] == ["done", "error"]
+        good, bad = good["id"], bad["id"]
         run = requests.post(f"{course_url}/structure", headers=owner, json={}, timeout=10).json()
         assert job_when(stack, owner, run["job_id"], ("succeeded", "failed"))["status"] == "succeeded"
         exercise = exercise_ids(db, tenant.id, course_id)[0]
