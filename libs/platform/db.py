@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import select
+import socket
+import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from libs.platform.settings import Settings
@@ -19,10 +24,114 @@ from libs.platform.settings import Settings
 # a healthy service does not wait for one at all.
 CHECKOUT_TIMEOUT_SECONDS = 2.0
 DEADLOCK_ATTEMPTS = 3
+# A statement running this long while a new connection cannot be made within PROBE_SECONDS
+# means PostgreSQL stopped answering with its sockets open (frozen, partitioned): see
+# StuckStatementWatchdog. Together with the half-second look, a request fails within ~4 s.
+STUCK_AFTER_SECONDS = 1.0
+PROBE_SECONDS = 2  # libpq's connect_timeout: whole seconds, at least 2
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
-def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> ConnectionPool:
+class WatchedPool(ConnectionPool):
+    """A pool that knows which of its connections are checked out (for the watchdog)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._out: dict[int, psycopg.Connection] = {}
+        self._out_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def getconn(self, timeout: float | None = None) -> psycopg.Connection:
+        conn = super().getconn(timeout)
+        with self._out_lock:
+            self._out[id(conn)] = conn
+        return conn
+
+    def putconn(self, conn: psycopg.Connection) -> None:
+        with self._out_lock:
+            self._out.pop(id(conn), None)
+        super().putconn(conn)
+
+    def checked_out(self) -> list[psycopg.Connection]:
+        with self._out_lock:
+            return list(self._out.values())
+
+
+class StuckStatementWatchdog:
+    """A frozen PostgreSQL (SIGSTOP, a partition) keeps its sockets open and never answers: a
+    statement then waits for ever, since statement_timeout is the server's to fire and TCP
+    keepalives are answered by the kernel. Every half second this looks at the pool's checked
+    out connections; when some have been in one statement for STUCK_AFTER_SECONDS and a new
+    connection cannot be made within PROBE_SECONDS either, the server is not answering: their
+    sockets are shut, so their requests fail at once (503) instead of hanging, and the pool
+    replaces them once the server answers again. Until a probe connects again, a statement
+    is failed as soon as it is seen waiting, without waiting for a probe of its own. A slow
+    statement on a live server is left alone: the probe connects."""
+
+    interval = 0.5
+
+    def __init__(self, pool: WatchedPool, conninfo: str, *, stuck_after: float = STUCK_AFTER_SECONDS) -> None:
+        self._pool = pool
+        self._conninfo = conninfo
+        self._stuck_after = stuck_after
+        self._down = False  # the last probe could not connect
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
+
+    def start(self) -> StuckStatementWatchdog:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        active_since: dict[int, float] = {}
+        while not self._stop.wait(self.interval):
+            try:
+                active_since = self._look(active_since)
+            except Exception:  # a watchdog that dies would leave requests hanging again
+                log.exception("the database watchdog failed; it goes on")
+
+    def _look(self, active_since: dict[int, float]) -> dict[int, float]:
+        now = time.monotonic()
+        out = self._pool.checked_out()
+        seen = {
+            id(conn): active_since.get(id(conn), now)
+            for conn in out
+            if not conn.closed and conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+        }
+        patience = self.interval if self._down else self._stuck_after
+        stuck = [conn for conn in out if id(conn) in seen and now - seen[id(conn)] >= patience]
+        if self._down or stuck:
+            self._down = not self._server_answers()
+        if self._down and stuck:
+            log.error("PostgreSQL does not answer: failing %d statements that waited on it", len(stuck))
+            for conn in stuck:
+                _shut(conn)
+                seen.pop(id(conn), None)
+        return seen
+
+    def _server_answers(self) -> bool:
+        try:
+            with psycopg.connect(self._conninfo, connect_timeout=PROBE_SECONDS, autocommit=True) as probe:
+                probe.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
+
+
+def _shut(conn: psycopg.Connection) -> None:
+    """End the connection's socket under libpq's feet: a read blocked on it returns at once
+    (the statement fails with OperationalError), and the pool discards the connection."""
+    try:
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as duplicate:
+            duplicate.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:  # closed meanwhile: nothing left to free
+        log.debug("could not shut a stuck connection: %s", exc)
+
+
+def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: int = 8) -> WatchedPool:
     """A closed pool; the entry point opens it (``pool.open(wait=True)``) to fail fast.
 
     A connection is verified as it leaves the pool only when it looks suspect (see
@@ -31,7 +140,7 @@ def create_pool(settings: Settings, *, name: str, min_size: int = 1, max_size: i
     autocommit mode: a statement is its own transaction unless code opens one explicitly with
     ``conn.transaction()``, so no request leaves a transaction idle or implicit.
     """
-    return ConnectionPool(
+    return WatchedPool(
         settings.postgres_conninfo,
         name=name,
         min_size=min_size,

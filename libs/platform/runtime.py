@@ -19,7 +19,7 @@ import falcon
 import redis
 from psycopg_pool import ConnectionPool
 
-from libs.platform.db import create_pool
+from libs.platform.db import StuckStatementWatchdog, create_pool
 from libs.platform.log import configure_logging
 from libs.platform.redis_client import create_redis
 from libs.platform.settings import Settings, SettingsError, load_settings
@@ -55,6 +55,8 @@ def connect(settings: Settings, service: str, storage: Storage, *, threads: int)
     connection per request thread, so no request waits for another to finish."""
     pool = create_pool(settings, name=service, max_size=threads)
     pool.open(wait=True, timeout=30)
+    # a frozen PostgreSQL fails the requests that wait on it within seconds (a 503), not never
+    StuckStatementWatchdog(pool, settings.postgres_conninfo).start()
     client = create_redis(settings.redis_url)
     return Dependencies(settings, pool, client, storage)
 
