@@ -167,6 +167,25 @@ class Stack:
     def ensure_bucket(self) -> None:
         self.s3.ensure_bucket()
 
+    def freeze(self, part: str) -> None:
+        """Stop ``part`` (``postgres``, ``redis`` or ``s3``) answering with its sockets open, as a
+        frozen process or a network partition does: SIGSTOP to each of its processes."""
+        self._signal(part, signal.SIGSTOP)
+
+    def thaw(self, part: str) -> None:
+        self._signal(part, signal.SIGCONT)
+
+    def _signal(self, part: str, signum: int) -> None:
+        if part == "postgres":
+            postmaster = self.postgres.postmaster_pid()
+            pids = [] if postmaster is None else [postmaster, *_children(postmaster)]
+        else:
+            pid = self.processes.pid({"redis": "redis", "s3": "seaweedfs"}[part])
+            pids = [] if pid is None else [pid, *_children(pid)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def service_env(self) -> dict[str, str]:
         return self.services.env_for_services()
 
@@ -261,6 +280,7 @@ class Stack:
             if pid is not None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGCONT)
+        self.thaw("postgres")
         if self.postgres.postmaster_pid() is None:
             self.start_postgres()
         if not self.processes.running("redis"):
@@ -285,3 +305,17 @@ class Stack:
             self.processes.stop(name)
         # and whatever no pid file names any more (see devstack/strays.py)
         strays.stop(strays.stack_processes(self.root, REPO, self.ports.postgres))
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (a postmaster's backends, say), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # the field after the parenthesised command name: state, then the parent's pid
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

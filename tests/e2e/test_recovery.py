@@ -1,6 +1,7 @@
 """Dependencies that go away and come back: /health follows them without a restart."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -62,3 +63,30 @@ def test_no_request_fails_on_a_stale_connection_after_postgres_restarts(stack, f
         stack.start_postgres()
         codes = [http.get(url, headers=key, timeout=10).status_code for _ in range(20)]
     assert codes == [200] * 20
+
+
+def test_requests_answer_503_within_5_s_while_postgres_is_frozen_and_recover_after_the_thaw(stack, faults, tenant):
+    headers = {"X-API-Key": tenant.make_key().secret}
+    paths = ["/api/v1/courses", "/api/v1/storage/usage", "/api/v1/usage", "/api/v1/webhooks"]
+    assert all(requests.get(f"{stack.gateway_url}{p}", headers=headers, timeout=10).ok for p in paths)
+
+    def timed(path: str) -> tuple[int, float, str]:
+        started = time.monotonic()
+        answer = requests.get(f"{stack.gateway_url}{path}", headers=headers, timeout=30)
+        return answer.status_code, time.monotonic() - started, answer.headers.get("Content-Type", "")
+
+    stack.freeze("postgres")  # its sockets stay open; nothing answers (a partition looks the same)
+    try:
+        with ThreadPoolExecutor(len(paths)) as pool:
+            answers = list(pool.map(timed, paths))
+        assert all(status in (503, 504) for status, _, _ in answers), answers
+        assert all(seconds < 5 for _, seconds, _ in answers), answers
+        assert all(kind.startswith("application/json") for _, _, kind in answers), answers
+        health = wait_for_check(f"{stack.gateway_url}/health", "db", "fail")
+        assert health.status_code == 503 and health.json()["checks"]["db"] == "fail"
+    finally:
+        stack.thaw("postgres")
+    thawed = time.monotonic()
+    while not all(requests.get(f"{stack.gateway_url}{p}", headers=headers, timeout=10).ok for p in paths):
+        assert time.monotonic() - thawed < 10, "not recovered within 10 s of the thaw"
+        time.sleep(0.2)

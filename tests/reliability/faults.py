@@ -109,6 +109,17 @@ def _check_outage_answers(
 def postgres_stopped(context: Context, report: Report) -> None:
     """PostgreSQL stopped for 10 s (2 s in make test) under load: JSON 503s within 5 s, /health
     names db; afterwards every service answers 2xx without a restart; no upload left an orphan."""
+    _postgres_out(context, report, context.stack.stop_postgres, context.stack.start_postgres)
+
+
+def postgres_frozen(context: Context, report: Report) -> None:
+    """PostgreSQL frozen (SIGSTOP: its sockets stay open and nothing answers, as in a network
+    partition) under load: the same as stopped — JSON 503s within 5 s, /health names db, every
+    service answers 2xx again within seconds of the thaw without a restart, no orphan."""
+    _postgres_out(context, report, lambda: context.stack.freeze("postgres"), lambda: context.stack.thaw("postgres"))
+
+
+def _postgres_out(context: Context, report: Report, stop: Callable[[], None], start: Callable[[], None]) -> None:
     outage = 2.0 if context.quick else 10.0
     tenant = context.tenant()
     course_id = tenant.course()
@@ -116,12 +127,12 @@ def postgres_stopped(context: Context, report: Report) -> None:
     requests_for = _mixed_requests(context, tenant, course_id)
     with load(context, requests_for, clients=6) as answers:
         time.sleep(0.5)
-        context.stack.stop_postgres()
+        stop()
         try:
             report.count("db_fail_seen_s", context.wait_for_check("db", "fail", timeout=15))
             time.sleep(outage)
         finally:
-            context.stack.start_postgres()
+            start()
         restarted_at, restarted = time.monotonic(), len(answers)
         _until_all_2xx(context, tenant, course_id)
         # the load goes on until it has run clean for a while: every answer 2xx from then on
@@ -167,6 +178,16 @@ def _warnings_since(context: Context, since: datetime.datetime) -> int:
 def redis_stopped(context: Context, report: Report) -> None:
     """Redis stopped: requests still pass (the limiter fails open) beyond the key's limit, the
     failure is logged, /health names redis; the limit holds again once Redis is back."""
+    _redis_out(context, report, context.stack.stop_redis, context.stack.start_redis)
+
+
+def redis_frozen(context: Context, report: Report) -> None:
+    """Redis frozen (SIGSTOP, its socket open): as stopped — requests pass within 5 s (each
+    call gives up after its 1 s socket timeout), /health names redis, the limit comes back."""
+    _redis_out(context, report, lambda: context.stack.freeze("redis"), lambda: context.stack.thaw("redis"))
+
+
+def _redis_out(context: Context, report: Report, stop: Callable[[], None], start: Callable[[], None]) -> None:
     limit = 5
     tenant = context.tenant()
     course_id = tenant.course()
@@ -174,7 +195,7 @@ def redis_stopped(context: Context, report: Report) -> None:
     # each process logs once a minute while Redis is away: one that warned in the minute
     # before (another test stopped Redis) stays quiet now, and that warning counts
     since = datetime.datetime.now().replace(microsecond=0) - datetime.timedelta(seconds=61)
-    context.stack.stop_redis()
+    stop()
     try:
         report.count("redis_fail_seen_s", context.wait_for_check("redis", "fail", timeout=15))
         during = [
@@ -183,7 +204,7 @@ def redis_stopped(context: Context, report: Report) -> None:
         ]
     finally:
         restarting = time.monotonic()
-        context.stack.start_redis()
+        start()
     _check_outage_answers(report, during, {200})
     warned = _warnings_since(context, since)
     report.count("warnings_logged", warned)

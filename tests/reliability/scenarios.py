@@ -7,7 +7,14 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.reliability.faults import gunicorn_worker_killed, postgres_stopped, redis_stopped, s3_stopped
+from tests.reliability.faults import (
+    gunicorn_worker_killed,
+    postgres_frozen,
+    postgres_stopped,
+    redis_frozen,
+    redis_stopped,
+    s3_stopped,
+)
 from tests.reliability.harness import Context, Report
 from tests.reliability.jobs import worker_kill
 from tests.reliability.load import backup_under_load, slow_clients
@@ -31,6 +38,10 @@ SCENARIOS = [
     # PostgreSQL (and Redis) in small, and tests/services/uploads/test_failures.py stops S3 mid-upload
     Scenario("postgres-stopped", postgres_stopped, in_make_test=False),
     Scenario("redis-stopped", redis_stopped, in_make_test=True),
+    # frozen (SIGSTOP): sockets open, nothing answers; make test freezes PostgreSQL in small
+    # (tests/e2e/test_recovery.py)
+    Scenario("postgres-frozen", postgres_frozen, in_make_test=False),
+    Scenario("redis-frozen", redis_frozen, in_make_test=False),
     # S3's restart is ~3 s (a 1 s election timeout), and the uploads service's janitor aborts
     # the cut uploads within a second of S3's return
     Scenario("s3-stopped", s3_stopped, in_make_test=False),
