@@ -4,7 +4,10 @@
 # Dependencies are installed in a build stage; the runtime stages copy the result and carry no
 # pip, build tools or caches beyond what python:3.11-slim itself has.
 
-FROM python:3.11-slim AS runtime
+# The base: today's public image by default; PYTHON_IMAGE names another (a mirror behind a
+# firewall, or the stand-in `make images-local` builds from Debian's packages).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE} AS runtime
 # The code runs from /app (PYTHONPATH), not from site-packages: libs/platform/migrate.py finds
 # migrations/ beside libs/, and every entry point must import that same tree.
 ENV PYTHONUNBUFFERED=1 \

@@ -162,3 +162,16 @@ def test_the_gateway_caps_json_bodies_at_the_services_own_limit() -> None:
     assert gateway["MAX_JSON_BYTES"] == f"${{MAX_JSON_BYTES:-{Settings.max_json_bytes}}}"
     template = (REPO / "gateway" / "templates" / "gateway.conf.template").read_text()
     assert "client_max_body_size ${MAX_JSON_BYTES};" in template
+
+
+def test_every_image_and_the_base_come_from_a_variable_with_the_public_default():
+    # an operator without a registry builds stand-ins (make images-local) and names them
+    services = yaml.safe_load((REPO / "docker-compose.prod.yaml").read_text())["services"]
+    pulled = {name: spec["image"] for name, spec in services.items() if "build" not in spec and "image" in spec}
+    assert pulled, "no pulled image found"
+    for name, image in pulled.items():
+        assert re.fullmatch(r"\$\{[A-Z]+_IMAGE:-[^}]+\}", image), f"{name}: {image}"
+    built = [spec["build"] for spec in services.values() if "build" in spec]
+    assert built and all(b["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}" for b in built)
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim\nFROM ${PYTHON_IMAGE} AS runtime" in dockerfile
