@@ -18,7 +18,7 @@ MIGRATE := $(LOCAL) $(PY) -m libs.platform.migrate
 endif
 
 .PHONY: help up down status test test-fast lint format deps venv migrate rollback rollback-all \
-        create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant set-quota set-budget \
+        create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant set-quota set-budget images-local \
         backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability
 
 help: ## list the targets
@@ -86,6 +86,9 @@ deactivate-tenant: ## make deactivate-tenant NAME=Acme (all its keys stop workin
 
 set-quota: ## make set-quota TENANT=Acme BYTES=10737418240 (0: unlimited; default: the STORAGE_QUOTA_BYTES setting)
 	@$(ADMIN) set-quota --tenant "$(TENANT)" --bytes "$(BYTES)"
+
+images-local: ## build stand-ins for every image the production stack pulls, from Debian's packages and PyPI (no registry needed; root, docker, debootstrap)
+	@bash deploy/images_local.sh
 
 set-budget: ## make set-budget TENANT=Acme USD=25 (a month's LLM spend; 0: none; default: LLM_MONTHLY_BUDGET_USD)
 	@$(ADMIN) set-budget --tenant "$(TENANT)" --usd "$(USD)"
