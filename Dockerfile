@@ -28,7 +28,11 @@ RUN python -m venv /opt/venv
 # the project itself installs as an empty distribution; the code comes from /app below.
 # Every pinned dependency has a manylinux wheel, so no compiler is needed.
 COPY pyproject.toml ./
-RUN pip install --prefer-binary . \
+# Behind an intercepting proxy pip needs the host's CA bundle: given as the build secret "ca"
+# (make images-local's builds, HOST_CA_BUNDLE), it is mounted for this step only, never stored.
+RUN --mount=type=secret,id=ca,required=false \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi \
+    && pip install --prefer-binary . \
     && rm -rf build ./*.egg-info pyproject.toml
 COPY libs/ libs/
 COPY services/ services/
