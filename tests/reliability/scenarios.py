@@ -45,7 +45,8 @@ SCENARIOS = [
     # S3's restart is ~3 s (a 1 s election timeout), and the uploads service's janitor aborts
     # the cut uploads within a second of S3's return
     Scenario("s3-stopped", s3_stopped, in_make_test=False),
-    Scenario("worker-killed", worker_kill, in_make_test=True),
+    # 11 s; make test kills a worker process mid-job in tests/libs/jobs/test_runner.py
+    Scenario("worker-killed", worker_kill, in_make_test=False),
     Scenario("gunicorn-worker-killed", gunicorn_worker_killed, in_make_test=True),
     Scenario("slow-clients", slow_clients, in_make_test=False),
     # tests/deploy/test_backup.py restores a dump taken under writes in make test already
