@@ -83,12 +83,13 @@ class Services:
             WORKER, [sys.executable, "-m", "services.agent.worker"], env=self.env_for_services(), cwd=REPO
         )
 
-    def stop_worker(self) -> None:
-        """SIGTERM: the worker finishes the job in hand, or its lease lapses to another."""
-        self.processes.stop(WORKER, timeout=10)
+    def stop_worker(self, *, timeout: float = 10) -> None:
+        """SIGTERM: the worker finishes the job in hand, or its lease lapses to another;
+        SIGKILL after ``timeout``."""
+        self.processes.stop(WORKER, timeout=timeout)
 
-    def stop(self) -> None:
-        self.stop_worker()
+    def stop(self, *, worker_timeout: float = 10) -> None:
+        self.stop_worker(timeout=worker_timeout)
         for name in SERVICES:
             # SIGINT: gunicorn's quick shutdown; SIGTERM would wait up to graceful_timeout for
             # nginx's idle keepalive connections, which never end by themselves

@@ -193,7 +193,8 @@ class Stack:
         self.services.start()
 
     def stop_services(self) -> None:
-        self.services.stop()
+        # a throw-away stack's jobs go with its data: no waiting for the worker's job in hand
+        self.services.stop(worker_timeout=10 if self.persistent else 1)
 
     def render_gateway(self) -> Path:
         return self.gateway.render()
