@@ -43,6 +43,7 @@ PURPOSE = {
     "S3_PUBLIC_ENDPOINT_URL": "the S3 endpoint as clients reach it, for direct-upload URLs (default: `S3_ENDPOINT`)",
     "S3_BUCKET": "bucket of the uploaded materials; create it (private) first in production",
     "S3_REGION": "S3 region (B2: the middle part of the endpoint host)",
+    "S3_REQUEST_TIMEOUT_SECONDS": "seconds a service's request waits for one S3 answer (once); past it, 503",
     "GEMINI_API_KEY": "Google Gemini API key",
     "ANTHROPIC_API_KEY": "Anthropic API key",
     "OPENAI_API_KEY": "OpenAI API key; also speech to text for audio and video",

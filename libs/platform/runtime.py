@@ -87,7 +87,7 @@ class ServiceApp:
         # The S3 client's service model and endpoint tables are ~14 MiB of parsed JSON: built
         # here they are shared by every worker. Building it opens no connection (urllib3
         # connects on the first request), so no socket crosses the fork.
-        self._storage = create_storage(settings)
+        self._storage = create_storage(settings, in_request=True)
         ensure_bucket(settings)
         self._app: falcon.App | None = None
         self._starting = threading.Lock()

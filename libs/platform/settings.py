@@ -51,6 +51,8 @@ class Settings:
     # the S3 endpoint clients see, which direct-upload URLs are signed for (None: s3_endpoint)
     s3_public_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    # how long a service's request waits for one S3 answer (workers wait longer)
+    s3_request_timeout_seconds: int = 4
     gemini_api_key: str | None = None
     anthropic_api_key: str | None = None
     openai_api_key: str | None = None
@@ -208,6 +210,7 @@ _VARIABLES: tuple[tuple[str, str, Callable[[str], Any], bool], ...] = (
     ("S3_PUBLIC_ENDPOINT_URL", "s3_public_endpoint_url", _url("http", "https"), False),
     ("S3_BUCKET", "s3_bucket", _text, False),
     ("S3_REGION", "s3_region", _text, False),
+    ("S3_REQUEST_TIMEOUT_SECONDS", "s3_request_timeout_seconds", _integer(1, 300), False),
     ("GEMINI_API_KEY", "gemini_api_key", _text, False),
     ("ANTHROPIC_API_KEY", "anthropic_api_key", _text, False),
     ("OPENAI_API_KEY", "openai_api_key", _text, False),

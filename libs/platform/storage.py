@@ -11,12 +11,17 @@ from libs.platform.settings import Settings
 
 class Storage:
     """The bucket and its client; ``presigner`` signs the URLs clients upload to directly, for
-    the endpoint they see (S3_PUBLIC_ENDPOINT_URL), which may not be the one the services use."""
+    the endpoint they see (S3_PUBLIC_ENDPOINT_URL), which may not be the one the services use;
+    ``patient`` is the client for the one call that may take S3 long on a healthy day (joining
+    a large multipart upload's parts), where ``client`` answers within a request's time."""
 
-    def __init__(self, client: object, bucket: str, presigner: object | None = None) -> None:
+    def __init__(
+        self, client: object, bucket: str, presigner: object | None = None, patient: object | None = None
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.presigner = presigner or client
+        self.patient = patient or client
 
     def check(self) -> None:
         """Raise if the bucket cannot be reached with our credentials."""
@@ -39,15 +44,31 @@ class Storage:
             self.client.create_bucket(Bucket=self.bucket)
 
 
-def create_storage(settings: Settings) -> Storage:
-    """S3 storage with short connect timeouts and bounded retries, so a dead endpoint fails fast."""
-    client = _client(settings, settings.s3_endpoint)
+# What a worker's S3 calls may wait: a read of 30 s, in up to three attempts (botocore's
+# ``max_attempts`` counts retries; ``total_max_attempts`` the attempts themselves).
+PATIENT_READ_SECONDS = 30
+PATIENT_ATTEMPTS = 3
+
+
+def create_storage(settings: Settings, *, in_request: bool = False) -> Storage:
+    """S3 storage with short connect timeouts and bounded retries, so a dead endpoint fails fast.
+    ``in_request`` (the services): each call waits S3_REQUEST_TIMEOUT_SECONDS for an answer,
+    once, so a frozen S3 (its socket open, nothing answering) fails a request with a 503 in
+    seconds; joining a multipart upload's parts keeps the patient client."""
+    patient = _client(settings, settings.s3_endpoint)
+    client = (
+        _client(settings, settings.s3_endpoint, read_seconds=settings.s3_request_timeout_seconds, attempts=1)
+        if in_request
+        else patient
+    )
     public = settings.s3_public_endpoint_url
     presigner = _client(settings, public) if public and public != settings.s3_endpoint else None
-    return Storage(client, settings.s3_bucket, presigner)
+    return Storage(client, settings.s3_bucket, presigner, patient)
 
 
-def _client(settings: Settings, endpoint: str) -> object:
+def _client(
+    settings: Settings, endpoint: str, *, read_seconds: float = PATIENT_READ_SECONDS, attempts: int = PATIENT_ATTEMPTS
+) -> object:
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -58,7 +79,7 @@ def _client(settings: Settings, endpoint: str) -> object:
             signature_version="s3v4",
             s3={"addressing_style": "path"},
             connect_timeout=2,
-            read_timeout=30,
-            retries={"max_attempts": 2, "mode": "standard"},
+            read_timeout=read_seconds,
+            retries={"total_max_attempts": attempts, "mode": "standard"},
         ),
     )

@@ -301,7 +301,7 @@ class DirectUploads:
         if sorted(numbers) != list(range(1, expected + 1)):
             raise Invalid(f"parts: give each of the {expected} parts once, numbered 1 to {expected}", field="parts")
         try:
-            self._storage.client.complete_multipart_upload(
+            self._storage.patient.complete_multipart_upload(
                 Bucket=self._storage.bucket,
                 Key=row["s3_key"],
                 UploadId=row["s3_upload_id"],

@@ -128,7 +128,7 @@ class MultipartWriter:
             self._send(self._part)
             self._part, self._filled = bytearray(), 0
         parts = [future.result() for future in self._parts]
-        self._storage.client.complete_multipart_upload(
+        self._storage.patient.complete_multipart_upload(
             Bucket=self._storage.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": parts}
         )
         self._finished = True

@@ -265,6 +265,16 @@ def s3_stopped(context: Context, report: Report) -> None:
     """S3 stopped while uploads stream and while new ones arrive: JSON 503s, and within
     seconds of S3's return no row, job, object or open multipart upload is left of them;
     uploads work again."""
+    _s3_out(context, report, context.stack.stop_s3, context.stack.start_s3)
+
+
+def s3_frozen(context: Context, report: Report) -> None:
+    """S3 frozen (SIGSTOP: its sockets open, nothing answering) while uploads stream and new
+    ones arrive: as stopped — JSON 503s within 5 s, nothing left behind once it thaws."""
+    _s3_out(context, report, lambda: context.stack.freeze("s3"), lambda: context.stack.thaw("s3"))
+
+
+def _s3_out(context: Context, report: Report, stop: Callable[[], None], start: Callable[[], None]) -> None:
     tenant = context.tenant()
     course_id = tenant.course()
     size = 12 * 1024 * 1024  # two 8 MiB parts: the first is in S3 before the stop
@@ -272,7 +282,7 @@ def s3_stopped(context: Context, report: Report) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         streaming = [pool.submit(task) for task in tasks]
         time.sleep(3.5)  # the first 8 MiB part of each is in S3 by now (at 3 MiB/s)
-        context.stack.stop_s3()
+        stop()
         try:
             report.count("s3_fail_seen_s", context.wait_for_check("s3", "fail", timeout=15))
             arriving = in_parallel(
@@ -285,7 +295,7 @@ def s3_stopped(context: Context, report: Report) -> None:
             in_flight = [future.result() for future in streaming]
         finally:
             restarting = time.monotonic()
-            context.stack.start_s3()
+            start()
     answers = in_flight + arriving
     # the streaming ones take as long as their client sends; the others must not hang
     _check_outage_answers(report, answers, {201, 503}, timed=arriving)

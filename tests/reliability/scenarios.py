@@ -13,6 +13,7 @@ from tests.reliability.faults import (
     postgres_stopped,
     redis_frozen,
     redis_stopped,
+    s3_frozen,
     s3_stopped,
 )
 from tests.reliability.harness import Context, Report
@@ -45,6 +46,7 @@ SCENARIOS = [
     # S3's restart is ~3 s (a 1 s election timeout), and the uploads service's janitor aborts
     # the cut uploads within a second of S3's return
     Scenario("s3-stopped", s3_stopped, in_make_test=False),
+    Scenario("s3-frozen", s3_frozen, in_make_test=False),
     # 11 s; make test kills a worker process mid-job in tests/libs/jobs/test_runner.py
     Scenario("worker-killed", worker_kill, in_make_test=False),
     Scenario("gunicorn-worker-killed", gunicorn_worker_killed, in_make_test=True),
