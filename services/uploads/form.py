@@ -73,6 +73,7 @@ class Form:
     filename: str | None = None
     content_type: str | None = None
     writer: MultipartWriter | None = None
+    planned_key: str | None = None  # where the file's multipart upload was asked for
     size: int | None = None
     head: bytes = b""  # the file's first bytes, checked once source_type is known
     seen: set[str] = field(default_factory=set)
@@ -90,6 +91,9 @@ class Form:
         answers again, if it fails now), or delete the object it became."""
         writer = self.writer
         if writer is None:
+            if self.planned_key is not None and janitor is not None:
+                # asked for and never answered: S3 may have made it all the same
+                janitor.abort_later(self.planned_key, None)
             return
         if not writer.finished:
             try:
@@ -237,7 +241,8 @@ def _stream_file(
         raise Invalid("file: is empty", field="file")
     if form.source_type is not None:
         form.content_type = _sniff(form.source_type, form.filename, head)
-    form.writer = MultipartWriter(storage, key_for(form.filename), form.content_type or "application/octet-stream")
+    form.planned_key = key_for(form.filename)
+    form.writer = MultipartWriter(storage, form.planned_key, form.content_type or "application/octet-stream")
     form.writer.write(head)
     while chunk := part.stream.read(READ_SIZE):
         if form.writer.size + len(chunk) > max_upload_bytes:

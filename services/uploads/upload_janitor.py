@@ -42,6 +42,10 @@ SWEEP_EVERY = 300.0
 FIRST_RETRY = 0.5
 LONGEST_RETRY = 2.0
 GIVE_UP_AFTER = 3600.0
+# A multipart upload whose creation S3 never answered may exist all the same (the request sat
+# in a frozen S3's socket and was carried out when it woke): its key is watched this long, and
+# every open upload of it aborted.
+LOST_ANSWER_SECONDS = 60.0
 # The deletion outbox is looked at this often (each retry of a key backs off on its own, in
 # the table); one indexed query per uploads process.
 DRAIN_EVERY = 2.0
@@ -68,7 +72,8 @@ class UploadJanitor:
         self._pool = pool
         self._sweep_every = sweep_every
         self._drain_every = drain_every
-        self._pending: dict[tuple[str, str], float] = {}  # (key, upload id) → when it was handed over
+        # (key, upload id, or None: any upload of the key) → when it was handed over
+        self._pending: dict[tuple[str, str | None], float] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -82,8 +87,10 @@ class UploadJanitor:
         self._stopped.set()
         self._wake.set()
 
-    def abort_later(self, key: str, upload_id: str) -> None:
-        """Abort this upload as soon as S3 answers (its own abort just failed)."""
+    def abort_later(self, key: str, upload_id: str | None) -> None:
+        """Abort this upload as soon as S3 answers (its own abort just failed); with no
+        ``upload_id`` (its creation was never answered), every upload of ``key`` that turns
+        up within :data:`LOST_ANSWER_SECONDS`."""
         log.warning("could not abort the upload of %s; retrying in the background", key)
         with self._lock:
             self._pending.setdefault((key, upload_id), time.monotonic())
@@ -127,8 +134,8 @@ class UploadJanitor:
             log.info("deleted %d stored files of deleted materials", total)
         return total
 
-    def _open_uploads(self) -> Iterator[dict]:
-        request = {"Bucket": self._storage.bucket, "Prefix": self._prefix}
+    def _open_uploads(self, prefix: str | None = None) -> Iterator[dict]:
+        request = {"Bucket": self._storage.bucket, "Prefix": prefix or self._prefix}
         while True:
             page = self._storage.client.list_multipart_uploads(**request)
             yield from page.get("Uploads", [])
@@ -140,9 +147,19 @@ class UploadJanitor:
         """Try each pending abort once; whether none is left."""
         with self._lock:
             pending = list(self._pending.items())
+        watching = False
         for (key, upload_id), since in pending:
             try:
-                abort_upload(self._storage, key, upload_id)
+                if upload_id is None:
+                    for upload in self._open_uploads(prefix=key):
+                        if upload["Key"] == key:
+                            abort_upload(self._storage, key, upload["UploadId"])
+                            log.warning("aborted an upload of %s whose creation was never answered", key)
+                    if time.monotonic() - since < LOST_ANSWER_SECONDS:
+                        watching = True
+                        continue
+                else:
+                    abort_upload(self._storage, key, upload_id)
             except _FAILURES as exc:
                 if time.monotonic() - since > GIVE_UP_AFTER:
                     log.error(
@@ -156,10 +173,11 @@ class UploadJanitor:
                 self._warn("abort", f"aborts of {len(pending)} uploads still fail, retrying: {exc}")
                 return False
             self._forget(key, upload_id)
-            log.info("aborted the upload of %s once S3 answered", key)
-        return True
+            if upload_id is not None:
+                log.info("aborted the upload of %s once S3 answered", key)
+        return not watching
 
-    def _forget(self, key: str, upload_id: str) -> None:
+    def _forget(self, key: str, upload_id: str | None) -> None:
         with self._lock:
             self._pending.pop((key, upload_id), None)
 

@@ -265,16 +265,20 @@ def s3_stopped(context: Context, report: Report) -> None:
     """S3 stopped while uploads stream and while new ones arrive: JSON 503s, and within
     seconds of S3's return no row, job, object or open multipart upload is left of them;
     uploads work again."""
-    _s3_out(context, report, context.stack.stop_s3, context.stack.start_s3)
+    _s3_out(context, report, context.stack.stop_s3, context.stack.start_s3, {201, 503})
 
 
 def s3_frozen(context: Context, report: Report) -> None:
     """S3 frozen (SIGSTOP: its sockets open, nothing answering) while uploads stream and new
-    ones arrive: as stopped — JSON 503s within 5 s, nothing left behind once it thaws."""
-    _s3_out(context, report, lambda: context.stack.freeze("s3"), lambda: context.stack.thaw("s3"))
+    ones arrive: as stopped — JSON 503s within 5 s (or 429: the uploads waiting on S3 hold the
+    tenant's upload slots meanwhile), nothing left behind once it thaws, not even an upload
+    S3 made from a request it answered only after the thaw."""
+    _s3_out(context, report, lambda: context.stack.freeze("s3"), lambda: context.stack.thaw("s3"), {201, 429, 503})
 
 
-def _s3_out(context: Context, report: Report, stop: Callable[[], None], start: Callable[[], None]) -> None:
+def _s3_out(
+    context: Context, report: Report, stop: Callable[[], None], start: Callable[[], None], allowed: set[int]
+) -> None:
     tenant = context.tenant()
     course_id = tenant.course()
     size = 12 * 1024 * 1024  # two 8 MiB parts: the first is in S3 before the stop
@@ -298,7 +302,7 @@ def _s3_out(context: Context, report: Report, stop: Callable[[], None], start: C
             start()
     answers = in_flight + arriving
     # the streaming ones take as long as their client sends; the others must not hang
-    _check_outage_answers(report, answers, {201, 503}, timed=arriving)
+    _check_outage_answers(report, answers, allowed, timed=arriving)
     context.wait_for_check("s3", "ok", timeout=60)
     report.count("recovered_s", time.monotonic() - restarting)
     # the uploads cut by the stop could not abort their multipart uploads: the uploads
