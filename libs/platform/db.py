@@ -26,8 +26,8 @@ CHECKOUT_TIMEOUT_SECONDS = 2.0
 DEADLOCK_ATTEMPTS = 3
 # A statement running this long while a new connection cannot be made within PROBE_SECONDS
 # means PostgreSQL stopped answering with its sockets open (frozen, partitioned): see
-# StuckStatementWatchdog. Together with the half-second look, a request fails within ~4 s.
-STUCK_AFTER_SECONDS = 1.0
+# StuckStatementWatchdog. Together with the half-second look, a request fails within ~3.5 s.
+STUCK_AFTER_SECONDS = 0.5
 PROBE_SECONDS = 2  # libpq's connect_timeout: whole seconds, at least 2
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -61,12 +61,12 @@ class StuckStatementWatchdog:
     """A frozen PostgreSQL (SIGSTOP, a partition) keeps its sockets open and never answers: a
     statement then waits for ever, since statement_timeout is the server's to fire and TCP
     keepalives are answered by the kernel. Every half second this looks at the pool's checked
-    out connections; when some have been in one statement for STUCK_AFTER_SECONDS and a new
-    connection cannot be made within PROBE_SECONDS either, the server is not answering: their
-    sockets are shut, so their requests fail at once (503) instead of hanging, and the pool
-    replaces them once the server answers again. Until a probe connects again, a statement
-    is failed as soon as it is seen waiting, without waiting for a probe of its own. A slow
-    statement on a live server is left alone: the probe connects."""
+    out connections; when one has been in a statement for STUCK_AFTER_SECONDS, a probe (a
+    thread of its own, so the looks go on meanwhile) tries a new connection; one that cannot
+    be made within PROBE_SECONDS means the server is not answering, and from then until a probe
+    connects again every statement seen waiting has its socket shut, so its request fails at
+    once (503) instead of hanging, and the pool replaces the connection once the server answers.
+    A slow statement on a live server is left alone: the probe connects."""
 
     interval = 0.5
 
@@ -74,16 +74,22 @@ class StuckStatementWatchdog:
         self._pool = pool
         self._conninfo = conninfo
         self._stuck_after = stuck_after
-        self._down = False  # the last probe could not connect
+        self._down = threading.Event()  # the last probe could not connect
+        self._probe_wanted = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name="db-watchdog", daemon=True),
+            threading.Thread(target=self._probe, name="db-watchdog-probe", daemon=True),
+        ]
 
     def start(self) -> StuckStatementWatchdog:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        self._probe_wanted.set()
 
     def _run(self) -> None:
         active_since: dict[int, float] = {}
@@ -101,24 +107,31 @@ class StuckStatementWatchdog:
             for conn in out
             if not conn.closed and conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
         }
-        patience = self.interval if self._down else self._stuck_after
+        down = self._down.is_set()
+        patience = self.interval if down else self._stuck_after
         stuck = [conn for conn in out if id(conn) in seen and now - seen[id(conn)] >= patience]
-        if self._down or stuck:
-            self._down = not self._server_answers()
-        if self._down and stuck:
+        if stuck or down:
+            self._probe_wanted.set()  # down: is it back?
+        if down and stuck:
             log.error("PostgreSQL does not answer: failing %d statements that waited on it", len(stuck))
             for conn in stuck:
                 _shut(conn)
                 seen.pop(id(conn), None)
         return seen
 
-    def _server_answers(self) -> bool:
-        try:
-            with psycopg.connect(self._conninfo, connect_timeout=PROBE_SECONDS, autocommit=True) as probe:
-                probe.execute("SELECT 1")
-        except psycopg.Error:
-            return False
-        return True
+    def _probe(self) -> None:
+        while not self._stop.is_set():
+            self._probe_wanted.wait()
+            self._probe_wanted.clear()
+            if self._stop.is_set():
+                return
+            try:
+                with psycopg.connect(self._conninfo, connect_timeout=PROBE_SECONDS, autocommit=True) as probe:
+                    probe.execute("SELECT 1")
+            except psycopg.Error:
+                self._down.set()
+            else:
+                self._down.clear()
 
 
 def _shut(conn: psycopg.Connection) -> None:
