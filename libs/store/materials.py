@@ -115,6 +115,12 @@ def load(conn: psycopg.Connection, tenant_id: str, material_id: str) -> dict:
     return row
 
 
+def exists(conn: psycopg.Connection, tenant_id: str, material_id: str) -> bool:
+    """Whether the tenant has this material (deleted since, or never recorded: no)."""
+    found = conn.execute("SELECT 1 FROM source_materials WHERE id = %s AND tenant_id = %s", (material_id, tenant_id))
+    return found.fetchone() is not None
+
+
 # --- writes -------------------------------------------------------------------------------
 
 

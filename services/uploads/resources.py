@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import ClassVar
 
 import falcon
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from libs.access.auth import tenant_of
@@ -134,6 +135,15 @@ class MaterialCollection:
                             sha256=form.sha256,
                             allow_duplicate=allow_duplicate,
                         )
+                except psycopg.OperationalError:
+                    # the connection went mid-transaction: its COMMIT may have been carried out
+                    # (a frozen server wakes and does it) though no answer came, so the stored
+                    # file goes only once the database says the material was not recorded
+                    if self._janitor is not None and form.writer is not None and form.writer.finished:
+                        self._janitor.delete_unless_recorded(tenant, material_id, form.writer.key)
+                    else:
+                        form.discard(self._storage, self._janitor)
+                    raise
                 except BaseException:
                     form.discard(self._storage, self._janitor)
                     raise

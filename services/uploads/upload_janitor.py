@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg_pool import ConnectionPool
 
 from libs.platform.storage import Storage
-from libs.store import material_objects, material_uploads
+from libs.store import material_objects, material_uploads, materials
 from services.uploads.multipart_upload import abort_upload
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,8 @@ class UploadJanitor:
         self._drain_every = drain_every
         # (key, upload id, or None: any upload of the key) → when it was handed over
         self._pending: dict[tuple[str, str | None], float] = {}
+        # (tenant, material id, key) of stored files whose material's commit went unanswered
+        self._unsure: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopped = threading.Event()
@@ -95,6 +97,36 @@ class UploadJanitor:
         with self._lock:
             self._pending.setdefault((key, upload_id), time.monotonic())
         self._wake.set()
+
+    def delete_unless_recorded(self, tenant_id: str, material_id: str, key: str) -> None:
+        """Delete the stored file at ``key`` once the database answers and says its material
+        was not recorded: the commit that would have recorded it got no answer."""
+        log.warning("the material %s may not have been recorded; its file waits for the database", material_id)
+        with self._lock:
+            self._unsure.setdefault((tenant_id, material_id, key), time.monotonic())
+        self._wake.set()
+
+    def _settle_unsure(self) -> bool:
+        """Decide each file whose material's commit went unanswered; whether none is left."""
+        if self._pool is None:
+            return True
+        with self._lock:
+            unsure = list(self._unsure.items())
+        for (tenant_id, material_id, key), since in unsure:
+            try:
+                with self._pool.connection() as conn:
+                    recorded = materials.exists(conn, tenant_id, material_id)
+                if not recorded:
+                    self._storage.delete_objects([key])
+                    log.info("deleted the file of material %s, which was not recorded", material_id)
+            except _FAILURES as exc:
+                if time.monotonic() - since <= GIVE_UP_AFTER:
+                    self._warn("unsure", f"files of {len(unsure)} unanswered uploads wait: {exc}")
+                    return False
+                log.error("gave up deciding the file %s after %.0f s: %s", key, GIVE_UP_AFTER, exc)
+            with self._lock:
+                self._unsure.pop((tenant_id, material_id, key), None)
+        return True
 
     def sweep(self, now: datetime.datetime | None = None) -> int:
         """Abort every multipart upload under the prefix initiated longer ago than an upload
@@ -192,7 +224,8 @@ class UploadJanitor:
         delay, next_sweep, next_drain = FIRST_RETRY, time.monotonic(), time.monotonic()  # both at start
         while not self._stopped.is_set():
             self._wake.clear()
-            if self._retry_pending():
+            aborted, settled = self._retry_pending(), self._settle_unsure()
+            if aborted and settled:
                 delay, wait = FIRST_RETRY, None
             else:
                 wait, delay = delay, min(delay * 2, LONGEST_RETRY)

@@ -153,3 +153,34 @@ def test_an_upload_slower_than_the_slowest_allowed_is_408(client, course, storag
     assert result.status_code == 408, result.text
     assert result.json["title"] == "Request timeout" and "KiB/s" in result.json["description"]
     assert_nothing_left(storage, db, course)
+
+
+def _objects(storage, course) -> list[str]:
+    listed = storage.client.list_objects_v2(Bucket=storage.bucket, Prefix=course["prefix"])
+    return [item["Key"] for item in listed.get("Contents", [])]
+
+
+def test_a_commit_left_unanswered_keeps_the_file_of_a_material_it_recorded(client, course, storage, db, monkeypatch):
+    real = intake.create_with_job
+
+    def recorded_then_cut(conn, *args, **kwargs):
+        real(conn, *args, **kwargs)  # committed: a frozen server woke and carried it out
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(intake, "create_with_job", recorded_then_cut)
+    assert upload(client, course, 3 * 1024 * 1024).status_code == 503
+    [material] = db.execute("SELECT id, s3_key FROM source_materials WHERE course_id = %s", (course["id"],)).fetchall()
+    time.sleep(1.5)  # the janitor has asked the database by now
+    assert _objects(storage, course) == [material[1]]
+
+
+def test_a_commit_left_unanswered_deletes_the_file_once_the_database_says_nothing_was_recorded(
+    client, course, storage, db, monkeypatch
+):
+    def cut(*args, **kwargs):
+        raise psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly")
+
+    monkeypatch.setattr(intake, "create_with_job", cut)
+    assert upload(client, course, 3 * 1024 * 1024).status_code == 503
+    wait_until(lambda: _objects(storage, course) == [], timeout=10, what="the unrecorded file deleted")
+    assert_nothing_left(storage, db, course)
