@@ -99,3 +99,12 @@ def test_every_module_of_libs_serves_two_services_or_says_why_not():
     # for no service
     tools = {"libs.platform.gunicorn_config", "libs.platform.migrate"}
     assert {name: found for name, found in lonely.items() if name.count(".") > 1 and name not in tools} == {}
+
+
+def test_every_test_module_has_a_name_of_its_own():
+    # pytest imports test modules by basename here (the folders are no packages): a second
+    # test_x.py anywhere stops the whole collection
+    names: dict[str, list[str]] = {}
+    for path in (REPO / "tests").rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
