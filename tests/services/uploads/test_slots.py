@@ -2,7 +2,6 @@
 run, other tenants are not affected, and the slots come back when the uploads end."""
 
 import dataclasses
-import io
 import threading
 import time
 import uuid
@@ -10,28 +9,9 @@ import uuid
 import pytest
 import urllib3
 
+from tests.services.uploads.conftest import post_form
+
 CAP = 2
-
-
-class HeldBody(io.RawIOBase):
-    """A request body that stops after ``hold_at`` bytes until ``gate`` opens: a client
-    sending slowly."""
-
-    def __init__(self, body: bytes, hold_at: int, gate: threading.Event) -> None:
-        self._body, self._hold_at, self._gate, self._pos = body, hold_at, gate, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._pos >= self._hold_at:
-            self._gate.wait(30)
-        end = len(self._body) if size is None or size < 0 else self._pos + size
-        if self._pos < self._hold_at:
-            end = min(end, self._hold_at)
-        chunk = self._body[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
 
 
 @pytest.fixture
@@ -54,16 +34,7 @@ def form() -> tuple[bytes, str]:
 
 
 def upload(client, course, body=None, gate=None):
-    data, content_type = form()
-    extras = {}
-    if gate is not None:  # hold the body half way until the gate opens
-        extras = {"wsgi.input": HeldBody(data, len(data) // 2, gate), "CONTENT_LENGTH": str(len(data))}
-    return client.simulate_post(
-        f"/api/v1/courses/{course['id']}/materials",
-        body=None if gate is not None else data,
-        headers={"X-API-Key": course["key"], "Content-Type": content_type},
-        extras=extras,
-    )
+    return post_form(client, course, *form(), gate=gate)
 
 
 def wait_for(condition, timeout: float = 20) -> None:

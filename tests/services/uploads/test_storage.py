@@ -14,8 +14,8 @@ import urllib3
 
 from libs.store import courses, storage_usage
 from tests.conftest import held_material
-from tests.services.uploads.conftest import assert_nothing_left
-from tests.services.uploads.test_slots import HeldBody, wait_for
+from tests.services.uploads.conftest import assert_nothing_left, post_form
+from tests.services.uploads.test_slots import wait_for
 
 USAGE = "/api/v1/storage/usage"
 
@@ -25,17 +25,7 @@ def text_form(content: bytes, name: str = "notes.md") -> tuple[bytes, str]:
 
 
 def upload(client, course: dict, content: bytes, *, query: str = "", gate: threading.Event | None = None):
-    body, content_type = text_form(content)
-    extras = {}
-    if gate is not None:  # hold the body half way until the gate opens
-        extras = {"wsgi.input": HeldBody(body, len(body) // 2, gate), "CONTENT_LENGTH": str(len(body))}
-    return client.simulate_post(
-        f"/api/v1/courses/{course['id']}/materials",
-        body=None if gate is not None else body,
-        query_string=query,
-        headers={"X-API-Key": course["key"], "Content-Type": content_type},
-        extras=extras,
-    )
+    return post_form(client, course, *text_form(content), query=query, gate=gate)
 
 
 def unique(size: int = 1000) -> bytes:
