@@ -56,15 +56,23 @@ def _one_run_at_a_time() -> Conflict:
     return Conflict("A structure run of this course is already queued or running; follow its job.")
 
 
+def _done_materials(conn: psycopg.Connection, tenant: str, course: str) -> list[dict]:
+    return [m for m in materials.list_for_course(conn, tenant, course) if m["status"] == "done"]
+
+
 def _require_spend_allowed(
-    conn: psycopg.Connection, settings: Settings, router: LlmRouter | None, tenant: str, course: str, strategy: str
+    conn: psycopg.Connection,
+    settings: Settings,
+    router: LlmRouter | None,
+    tenant: str,
+    done: list[dict],
+    strategy: str,
 ) -> None:
-    """402 when this month's LLM budget is spent, or when the run's estimated cost passes the
-    per-run limit (LLM_RUN_LIMIT_USD), with the figures."""
+    """402 when this month's LLM budget is spent, or when the estimated cost of a run over the
+    ``done`` materials passes the per-run limit (LLM_RUN_LIMIT_USD), with the figures."""
     budget.require_room(conn, tenant, settings.llm_monthly_budget_usd)
     if router is None or not settings.llm_run_limit_usd:
         return
-    done = [m for m in materials.list_for_course(conn, tenant, course) if m["status"] == "done"]
     sizes = documents.text_sizes(conn, tenant, [str(m["id"]) for m in done])
     estimate = estimate_run(router, sizes, strategy=strategy, sections=len({m["section"] for m in done}) or 1)
     if estimate.cost_usd > settings.llm_run_limit_usd:
@@ -165,7 +173,8 @@ class StructureRuns:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 structure.course_brief(conn, tenant, course)  # 404 for another tenant's course
-                if not any(m["status"] == "done" for m in materials.list_for_course(conn, tenant, course)):
+                done = _done_materials(conn, tenant, course)
+                if not done:
                     raise Invalid(
                         "materials: no material of this course is done yet; upload materials and wait for their"
                         " ingestion to finish",
@@ -182,7 +191,7 @@ class StructureRuns:
                         resp.media = {**last[0], "unchanged": True}  # 200: the version that has it all
                         return
                 require_a_provider(self._settings)
-                _require_spend_allowed(conn, self._settings, self._router, tenant, course, strategy)
+                _require_spend_allowed(conn, self._settings, self._router, tenant, done, strategy)
                 payload = {"strategy": strategy, **({"discard_edits": True} if body.get("discard_edits") else {})}
                 _queue_run(conn, tenant, course, payload, resp)
         except UniqueViolation:
@@ -363,7 +372,8 @@ class StructureRefine:
                     )
                 require_a_provider(self._settings)
                 strategy = body.get("strategy") or "default"
-                _require_spend_allowed(conn, self._settings, self._router, tenant, course, strategy)
+                done = _done_materials(conn, tenant, course)
+                _require_spend_allowed(conn, self._settings, self._router, tenant, done, strategy)
                 payload = {
                     "strategy": strategy,
                     "refine": {"instructions": body["instructions"], **target},
