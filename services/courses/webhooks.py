@@ -4,6 +4,8 @@ and again before each delivery by the sender (libs/webhooks/sender.py)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import falcon
@@ -109,16 +111,13 @@ class WebhookCollection:
         },
     }
 
-    def __init__(self, pool: ConnectionPool | None, *, allow_private: bool, resolver: Resolver) -> None:
+    def __init__(self, pool: ConnectionPool | None, check_url: Callable[[str], str]) -> None:
         self._pool = pool
-        self._allow_private = allow_private
-        self._resolver = resolver
+        self._check_url = check_url  # destination.check_registration with this stack's rules
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         fields = validate(json_body(req), WEBHOOK_INPUT)
-        fields["url"] = destination.check_registration(
-            fields["url"], allow_private=self._allow_private, resolver=self._resolver
-        )
+        fields["url"] = self._check_url(fields["url"])
         with self._pool.connection() as conn:
             webhook = endpoints.create(conn, tenant_of(req), fields)
         resp.status = falcon.HTTP_201
@@ -148,10 +147,9 @@ class WebhookItem:
         },
     }
 
-    def __init__(self, pool: ConnectionPool | None, *, allow_private: bool, resolver: Resolver) -> None:
+    def __init__(self, pool: ConnectionPool | None, check_url: Callable[[str], str]) -> None:
         self._pool = pool
-        self._allow_private = allow_private
-        self._resolver = resolver
+        self._check_url = check_url  # destination.check_registration with this stack's rules
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, webhook_id: object) -> None:
         with self._pool.connection() as conn:
@@ -160,9 +158,7 @@ class WebhookItem:
     def on_patch(self, req: falcon.Request, resp: falcon.Response, webhook_id: object) -> None:
         fields = validate(json_body(req), WEBHOOK_PATCH, require=False)
         if "url" in fields:
-            fields["url"] = destination.check_registration(
-                fields["url"], allow_private=self._allow_private, resolver=self._resolver
-            )
+            fields["url"] = self._check_url(fields["url"])
         with self._pool.connection() as conn:
             resp.media = endpoints.update(conn, tenant_of(req), str(webhook_id), fields)
 
@@ -236,17 +232,10 @@ class WebhookRedelivery:
 def routes(pool: ConnectionPool | None, *, allow_private: bool, resolver: Resolver) -> list[Route]:
     """The webhook routes; prep scope, like every other setting-up of a tenant."""
     item = WEBHOOKS + "/{webhook_id:uuid}"
+    check_url = functools.partial(destination.check_registration, allow_private=allow_private, resolver=resolver)
     return [
-        Route(
-            WEBHOOKS,
-            WebhookCollection(pool, allow_private=allow_private, resolver=resolver),
-            {"POST": PREP_ONLY, "GET": PREP_ONLY},
-        ),
-        Route(
-            item,
-            WebhookItem(pool, allow_private=allow_private, resolver=resolver),
-            {"GET": PREP_ONLY, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY},
-        ),
+        Route(WEBHOOKS, WebhookCollection(pool, check_url), {"POST": PREP_ONLY, "GET": PREP_ONLY}),
+        Route(item, WebhookItem(pool, check_url), {"GET": PREP_ONLY, "PATCH": PREP_ONLY, "DELETE": PREP_ONLY}),
         Route(item + "/rotate-secret", WebhookSecretRotation(pool), {"POST": PREP_ONLY}),
         Route(item + "/deliveries", WebhookDeliveries(pool), {"GET": PREP_ONLY}),
         Route(item + "/deliveries/{delivery_id:uuid}/redeliver", WebhookRedelivery(pool), {"POST": PREP_ONLY}),
