@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import psycopg
 import requests
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from libs.errors import Invalid
 from libs.sources import pinned_http
@@ -160,7 +160,7 @@ class Sender:
                         if any(True for _ in listener.notifies(timeout=0.5, stop_after=1)):
                             for wake in wakes:
                                 wake.set()
-            except psycopg.Error as exc:
+            except (psycopg.Error, PoolTimeout) as exc:  # the pruning's checkout too
                 log.warning("webhook sender: database unavailable: %s", exc)
                 stop.wait(2)
         for wake in wakes:
