@@ -175,3 +175,11 @@ def test_every_image_and_the_base_come_from_a_variable_with_the_public_default()
     assert built and all(b["args"]["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11-slim}" for b in built)
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "ARG PYTHON_IMAGE=python:3.11-slim\nFROM ${PYTHON_IMAGE} AS runtime" in dockerfile
+
+
+def test_the_build_ca_file_gives_the_ca_secret_to_every_service_that_is_built() -> None:
+    override = yaml.safe_load((REPO / "deploy" / "compose.build-ca.yaml").read_text())
+    built = {name for name, service in _services().items() if "build" in service}
+    assert set(override["services"]) == built
+    assert all(service["build"]["secrets"] == ["ca"] for service in override["services"].values())
+    assert "HOST_CA_BUNDLE" in override["secrets"]["ca"]["file"]
