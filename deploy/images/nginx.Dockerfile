@@ -10,5 +10,7 @@ RUN apt-get update \
     && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log
 COPY nginx-entrypoint.sh /usr/local/bin/
 EXPOSE 80
+# as the official image: SIGQUIT is nginx's graceful stop (SIGTERM would drop open requests)
+STOPSIGNAL SIGQUIT
 ENTRYPOINT ["nginx-entrypoint.sh"]
 CMD ["nginx", "-g", "daemon off;"]
