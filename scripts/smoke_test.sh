@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # Smoke test of a running Course Supporter, one line per check (PASS/FAIL), exit 1 on any FAIL.
 #
-#   scripts/smoke_test.sh [--expect-tls-headers] [--insecure] BASE_URL API_KEY
+#   scripts/smoke_test.sh [--expect-tls-headers] [--insecure] [--resolve HOST:PORT:ADDRESS] BASE_URL API_KEY
 #
 # BASE_URL is the public root (https://api.pythoncourse.me, or http://127.0.0.1:8080 for the
 # local stack); API_KEY any active key of a tenant (read-only requests only: it creates nothing).
 # The security headers the host nginx adds (deploy/nginx/course-supporter.conf) are checked
 # when BASE_URL is https or with --expect-tls-headers; --insecure accepts a self-signed
-# certificate. Needs bash, curl and python3 (for the JSON bodies).
+# certificate; --resolve (curl's) reaches HOST:PORT at ADDRESS, to test a host before its DNS
+# points at it. Needs bash, curl and python3 (for the JSON bodies).
 set -uo pipefail
 
 expect_tls_headers=no
 curl_options=(--silent --show-error --max-time 15)
-usage() { echo "usage: $0 [--expect-tls-headers] [--insecure] BASE_URL API_KEY" >&2; exit 2; }
+usage() { echo "usage: $0 [--expect-tls-headers] [--insecure] [--resolve HOST:PORT:ADDRESS] BASE_URL API_KEY" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --expect-tls-headers) expect_tls_headers=yes; shift ;;
     --insecure) curl_options+=(--insecure); shift ;;
+    --resolve) [ $# -ge 2 ] || usage; curl_options+=(--resolve "$2"); shift 2 ;;
     -h|--help) usage ;;
     --*) echo "unknown option: $1" >&2; usage ;;
     *) break ;;

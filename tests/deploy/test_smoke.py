@@ -191,3 +191,14 @@ def test_behind_a_host_nginx_without_hsts_the_smoke_test_fails_naming_the_header
         result = smoke(curl, "--insecure", base_url, tenant.make_key().secret)
     assert result.returncode == 1
     assert results(result.stdout)["header-Strict-Transport-Security"] == "FAIL"
+
+
+def test_resolve_reaches_the_host_by_its_name_before_dns_points_at_it(stack, tenant, curl, certificate):
+    with host_nginx(HOST_SITE.read_text(), stack, certificate) as base_url:
+        port = base_url.rsplit(":", 1)[1]
+        named = f"https://api.pythoncourse.me:{port}"
+        result = smoke(
+            curl, "--insecure", "--resolve", f"api.pythoncourse.me:{port}:127.0.0.1", named, tenant.make_key().secret
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(results(result.stdout).values()) == {"PASS"}
