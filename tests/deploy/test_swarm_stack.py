@@ -57,3 +57,45 @@ def test_input_that_is_not_json_is_refused_with_the_command_to_use() -> None:
     done = convert("services:\n  auth: {}\n")
     assert done.returncode == 2
     assert "pipe `docker compose config --format json`" in done.stderr
+
+
+def test_replicas_apply_to_the_stateless_services_and_leave_state_at_one() -> None:
+    done = subprocess.run(
+        [sys.executable, SCRIPT, "--replicas", "2"], input=compose_config(), capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    replicas = {name: s["deploy"]["replicas"] for name, s in json.loads(done.stdout)["services"].items()}
+    assert replicas == {
+        "postgres-cs": 1,
+        "redis": 1,
+        "netdata": 1,
+        "auth": 2,
+        "uploads": 2,
+        "courses": 2,
+        "agent-api": 2,
+        "agent-worker": 2,
+        "gateway": 2,
+    }
+
+
+def test_replicas_below_one_are_refused() -> None:
+    done = subprocess.run([sys.executable, SCRIPT, "--replicas", "0"], input="{}", capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "--replicas must be at least 1" in done.stderr
+
+
+def test_keys_compose_prints_as_null_are_left_out() -> None:
+    config = json.loads(compose_config())
+    config["services"]["postgres-cs"] |= {"command": None, "entrypoint": None}
+    done = convert(json.dumps(config))
+    assert done.returncode == 0, done.stderr
+    assert not {"command", "entrypoint"} & set(json.loads(done.stdout)["services"]["postgres-cs"])
+
+
+def test_dns_round_robin_replaces_the_virtual_ip_of_every_service_when_asked() -> None:
+    done = subprocess.run(
+        [sys.executable, SCRIPT, "--endpoint-mode", "dnsrr"], input=compose_config(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    modes = {s["deploy"]["endpoint_mode"] for s in json.loads(done.stdout)["services"].values()}
+    assert modes == {"dnsrr"}
