@@ -19,7 +19,7 @@ endif
 
 .PHONY: help up down status test test-fast lint format deps venv migrate rollback rollback-all \
         create-tenant create-key list-tenants list-keys revoke-key deactivate-tenant set-quota set-budget images-local \
-        backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability
+        backup restore logs clean bench bench-upload bench-ingest bench-search demo test-reliability test-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -143,6 +143,9 @@ bench-search: venv ## concept search over 10 000 embedded concepts (gateway p50/
 test-reliability: venv ## against the running local stack: faults, bad input, concurrency; one line of counts per scenario [SCENARIOS=…]
 	@$(STACK_UP)
 	@$(PY) -m tests.reliability $(SCENARIOS)
+
+test-deploy: venv ## the production stack for real on Docker (root, minutes): build, compose up behind TLS, scale, crash, backup, Swarm rolling update
+	@$(PY) -m tests.production
 
 clean: down ## stop the stack and delete .data/ (all local data!)
 	rm -rf .data
