@@ -65,7 +65,6 @@ COMPOSE = ["docker", "compose", "-f", "docker-compose.prod.yaml"]
 # Every container of the stack except Netdata, which has no stand-in (its image is only on
 # Docker Hub); `up -d` with no names would try to pull it.
 SERVICES = ["postgres-cs", "redis", "auth", "uploads", "courses", "agent-api", "agent-worker", "gateway"]
-STATELESS = ["auth", "uploads", "courses", "agent-api", "agent-worker", "gateway"]
 
 
 class StepFailed(RuntimeError):
@@ -107,6 +106,7 @@ class Deployment:
         self.key = ""
         self.course_id = ""
         self.swarm = False
+        self.docker_root = "/var/lib/docker"  # what `docker info` says, once the engine answers
 
     # ---- plumbing -----------------------------------------------------------------------
 
@@ -140,9 +140,6 @@ class Deployment:
 
     def psql(self, sql: str) -> str:
         script = f'psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Atc "{sql}"'
-        if self.swarm:
-            task = run(["docker", "ps", "-q", "-f", f"name={STACK}_postgres-cs"]).split()[0]
-            return run(["docker", "exec", task, "sh", "-c", script]).strip()
         return compose("exec", "-T", "postgres-cs", "sh", "-c", script).strip()
 
     # ---- 1. build -----------------------------------------------------------------------
