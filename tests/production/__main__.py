@@ -492,7 +492,11 @@ class Deployment:
         with self.step("backup") as figures:
             before = sorted(c["id"] for c in self.api("GET", "/api/v1/courses?limit=100").json()["items"])
             dumped = run(["make", "backup", "STACK=prod"])
-            path = dumped.split(" (")[0].strip().splitlines()[-1]
+            # "backups/course_supporter_….dump (N bytes)", among a sub-make's directory lines
+            found = re.search(r"^(backups/\S+\.dump) \((\d+) bytes\)$", dumped, re.MULTILINE)
+            if found is None:
+                raise StepFailed(f"make backup STACK=prod printed no dump:\n{dumped}")
+            path, size = found.groups()
             later = self.make_course("Made after the backup")
             services = ["gateway", "auth", "uploads", "courses", "agent-api", "agent-worker"]
             compose("stop", *services)  # the guide's restore (§7)
@@ -502,8 +506,7 @@ class Deployment:
             after = sorted(c["id"] for c in self.api("GET", "/api/v1/courses?limit=100").json()["items"])
             if after != before or self.api("GET", f"/api/v1/courses/{later}").status_code != 404:
                 raise StepFailed(f"restore: courses before {before}, after {after}; the later one {later}")
-            size = dumped.split(" (")[-1].rstrip(")\n")
-            figures.append(f"{path} ({size}) restored: {len(after)} courses as before, the later one 404")
+            figures.append(f"{path} ({size} bytes) restored: {len(after)} courses as before, the later one 404")
 
     # ---- 9. reads through TLS -----------------------------------------------------------------
 
