@@ -595,20 +595,32 @@ class Deployment:
         quietly = {"check": False, "timeout": 300, "cwd": REPO}
         if self.swarm:
             run(["docker", "stack", "rm", STACK], **quietly)
-            wait_for(
-                "the stack removed",
-                lambda: not run(["docker", "ps", "-q", "-f", f"name={STACK}_"], **quietly).strip(),
-                120,
-            )
+            try:
+                wait_for(
+                    "the stack removed",
+                    lambda: not run(["docker", "ps", "-aq", "-f", f"name={STACK}_"], **quietly).strip(),
+                    120,
+                )
+            except StepFailed as exc:
+                print(f"teardown: {exc}", file=sys.stderr)
             run(["docker", "swarm", "leave", "--force"], **quietly)
         if (TREE / "docker-compose.prod.yaml").exists():
             compose("down", "-v", "--remove-orphans", **{**quietly, "cwd": TREE})
         run(["docker", "rm", "-f", "-v", HOST_NGINX, S3_CONTAINER], **quietly)
-        for volume in run(["docker", "volume", "ls", "-q", "-f", "name=course-supporter_"], **quietly).split():
-            run(["docker", "volume", "rm", volume], **quietly)
-        run(["docker", "network", "rm", "shared-net"], **quietly)
+        try:  # a task or container still being removed holds its volume for a moment
+            wait_for("the stack's volumes removed", lambda: self.remove_volumes(quietly), 60)
+        except StepFailed as exc:
+            print(f"teardown: {exc}", file=sys.stderr)
+        run(["docker", "network", "rm", "shared-net", "docker_gwbridge"], **quietly)  # the latter: the Swarm's
         self.engine.stop()
         shutil.rmtree(WORK, ignore_errors=True)
+
+    def remove_volumes(self, quietly: dict) -> bool:
+        """Remove the stack's volumes; True once none is left."""
+        volumes = run(["docker", "volume", "ls", "-q", "-f", f"name={STACK}_"], **quietly).split()
+        if volumes:
+            run(["docker", "volume", "rm", *volumes], **quietly)
+        return not volumes
 
 
 def _image_exists(name: str) -> bool:
