@@ -10,7 +10,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TextIO
 
@@ -83,23 +83,37 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("deactivate-tenant", help="stop all of a tenant's keys").add_argument(
         "--name", required=True, type=_name
     )
-    quota = commands.add_parser("set-quota", help="a tenant's storage quota in bytes (0: unlimited)")
-    quota.add_argument("--tenant", required=True, type=_name)
-    quota.add_argument(
-        "--bytes",
-        required=True,
-        type=_quota,
-        help="bytes of material files it may store; 0: unlimited; default: the STORAGE_QUOTA_BYTES setting",
+    _tenant_figure(
+        commands,
+        "set-quota",
+        "a tenant's storage quota in bytes (0: unlimited)",
+        (
+            "--bytes",
+            _quota,
+            "bytes of material files it may store; 0: unlimited; default: the STORAGE_QUOTA_BYTES setting",
+        ),
     )
-    spend = commands.add_parser("set-budget", help="a tenant's monthly LLM budget in USD (0: none)")
-    spend.add_argument("--tenant", required=True, type=_name)
-    spend.add_argument(
-        "--usd",
-        required=True,
-        type=_budget,
-        help="USD of LLM calls a calendar month (UTC); 0: no limit; default: the LLM_MONTHLY_BUDGET_USD setting",
+    _tenant_figure(
+        commands,
+        "set-budget",
+        "a tenant's monthly LLM budget in USD (0: none)",
+        (
+            "--usd",
+            _budget,
+            "USD of LLM calls a calendar month (UTC); 0: no limit; default: the LLM_MONTHLY_BUDGET_USD setting",
+        ),
     )
     return parser
+
+
+def _tenant_figure(
+    commands: argparse._SubParsersAction, name: str, summary: str, figure: tuple[str, Callable[[str], object], str]
+) -> None:
+    """A command setting one figure of a tenant's: ``--tenant NAME`` and the figure's flag."""
+    flag, parse, explained = figure
+    command = commands.add_parser(name, help=summary)
+    command.add_argument("--tenant", required=True, type=_name)
+    command.add_argument(flag, required=True, type=parse, help=explained)
 
 
 def _budget(raw: str) -> Decimal | None:
