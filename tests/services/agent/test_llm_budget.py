@@ -35,11 +35,6 @@ def agent(make_client, priced_settings):
     return make_client("agent", settings=priced_settings)
 
 
-@pytest.fixture
-def prep(tenant) -> dict[str, str]:
-    return {"X-API-Key": tenant.make_key().secret}
-
-
 def _spend_it_all(db, tenant_id: str) -> None:
     budget.set_limit(db, tenant_id, Decimal("2.00"))
     db.execute(

@@ -32,11 +32,6 @@ def agent(make_client, llm_settings):
 
 
 @pytest.fixture
-def prep(tenant) -> dict[str, str]:
-    return {"X-API-Key": tenant.make_key().secret}
-
-
-@pytest.fixture
 def course(db, tenant) -> str:
     return str(courses.create(db, tenant.id, {"title": "Structured"})["id"])
 
