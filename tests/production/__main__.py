@@ -127,6 +127,9 @@ class Deployment:
         headers = {"X-API-Key": self.key, **kwargs.pop("headers", {})}
         return requests.request(method, self.base + path, headers=headers, verify=self.ca_file, timeout=30, **kwargs)
 
+    def course_ids(self) -> list[str]:
+        return sorted(c["id"] for c in self.api("GET", "/api/v1/courses?limit=100").json()["items"])
+
     def healthy(self) -> bool:
         return requests.get(self.base + "/health", verify=self.ca_file, timeout=10).status_code == 200
 
@@ -207,7 +210,7 @@ class Deployment:
     def write_env_prod(self) -> None:
         """.env.prod from the example, as an operator fills it in (guide §2.5)."""
         self.s3_keys = (secrets.token_hex(10), secrets.token_hex(20))
-        bridge = run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"]).strip()
+        bridge = bridge_address()
         values = {
             "POSTGRES_PASSWORD": secrets.token_hex(24),
             # the S3 server published on the host, reached from the containers like B2 would be
@@ -494,7 +497,7 @@ class Deployment:
 
     def backup(self) -> None:
         with self.step("backup") as figures:
-            before = sorted(c["id"] for c in self.api("GET", "/api/v1/courses?limit=100").json()["items"])
+            before = self.course_ids()
             dumped = run(["make", "backup", "STACK=prod"])
             # "backups/course_supporter_….dump (N bytes)", among a sub-make's directory lines
             found = re.search(r"^(backups/\S+\.dump) \((\d+) bytes\)$", dumped, re.MULTILINE)
@@ -507,7 +510,7 @@ class Deployment:
             run(["make", "restore", "STACK=prod", f"FILE={path}"])
             compose("up", "-d", *SERVICES)
             wait_for("healthy after the restore", lambda: self.healthy() and self.all_healthy(), 180, 1)
-            after = sorted(c["id"] for c in self.api("GET", "/api/v1/courses?limit=100").json()["items"])
+            after = self.course_ids()
             if after != before or self.api("GET", f"/api/v1/courses/{later}").status_code != 404:
                 raise StepFailed(f"restore: courses before {before}, after {after}; the later one {later}")
             figures.append(f"{path} ({size} bytes) restored: {len(after)} courses as before, the later one 404")
@@ -536,9 +539,7 @@ class Deployment:
             compose("down")  # the volumes stay: the Swarm's postgres-cs takes the same one
             run(["docker", "network", "disconnect", "shared-net", HOST_NGINX])
             run(["docker", "network", "rm", "shared-net"])
-            address = run(
-                ["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"]
-            ).strip()
+            address = bridge_address()
             # one dead task kept per slot, not five: with the vfs driver each is a whole copy of its image
             run(["docker", "swarm", "init", "--advertise-addr", address, "--task-history-limit", "1"])
             self.swarm = True
@@ -625,6 +626,11 @@ class Deployment:
         if volumes:
             run(["docker", "volume", "rm", *volumes], **quietly)
         return not volumes
+
+
+def bridge_address() -> str:
+    """The host's address on Docker's default bridge: where containers reach what it publishes."""
+    return run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"], cwd=REPO).strip()
 
 
 def _image_exists(name: str) -> bool:
